@@ -32,7 +32,7 @@ step_lint() {
   (cd "$REPO_ROOT" && ansible-lint --offline --profile production) >"$out" 2>&1
   rc=$?
   tail -25 "$out"
-  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) on $(grep -Eo 'on [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
+  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) in $(grep -Eo 'in [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
   return $rc
 }
 
