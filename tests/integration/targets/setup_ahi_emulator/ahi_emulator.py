@@ -11,7 +11,7 @@ UntagResource. It listens on 127.0.0.1 only.
 Behaviour the tests rely on:
 - datastores go CREATING -> ACTIVE and DELETING -> DELETED after --datastore-seconds;
 - import jobs go SUBMITTED -> IN_PROGRESS -> COMPLETED or FAILED over --job-submitted-seconds
-  and --job-running-seconds. When a job ends, the emulator reads the input prefix from S3
+  and --job-running-seconds (--slow-job-seconds for a job named "slow..."). When a job ends, the emulator reads the input prefix from S3
   (moto_server, --s3-endpoint), sorts each object into SUCCESS (a DICOM Part 10 file: "DICM" at
   byte 128) or FAILURE, and writes job-output-manifest.json, SUCCESS/success.ndjson and
   FAILURE/failure.ndjson under {outputS3Uri}{datastoreId}-DicomImport-{jobId}/;
@@ -112,7 +112,8 @@ def advance_job(job):
     elapsed = time.time() - job["submittedAt"]
     if elapsed < OPTS.job_submitted_seconds:
         return
-    if elapsed < OPTS.job_submitted_seconds + OPTS.job_running_seconds:
+    running = OPTS.slow_job_seconds if job["jobName"].startswith("slow") else OPTS.job_running_seconds
+    if elapsed < OPTS.job_submitted_seconds + running:
         job["jobStatus"] = "IN_PROGRESS"
         return
     finish_job(job)
@@ -489,6 +490,8 @@ def main(argv=None):
     p.add_argument("--deleted-visible-seconds", type=float, default=60.0)
     p.add_argument("--job-submitted-seconds", type=float, default=1.0)
     p.add_argument("--job-running-seconds", type=float, default=2.0)
+    p.add_argument("--slow-job-seconds", type=float, default=8.0,
+                   help="running time of jobs whose name starts with 'slow'")
     p.add_argument("--start-min-interval", type=float, default=0.0)
     p.add_argument("--page-size", type=int, default=50)
     p.add_argument("--verbose", action="store_true")
