@@ -36,7 +36,7 @@ notes:
     module, read by botocore itself, for example E(AWS_ENDPOINT_URL_MEDICAL_IMAGING) and
     E(AWS_ENDPOINT_URL_S3).
   - With O(endpoint_url) set the modules turn off botocore's host prefix injection
-    (C(inject_host_prefix=False)): botocore would otherwise prefix image set calls with C(runtime-),
+    (C(inject_host_prefix=False)), since botocore would otherwise prefix image set calls with C(runtime-),
     which a local or private endpoint does not answer.
   - Results carry identifiers, statuses, counts and S3 locations, never DICOM metadata or patient data.
 """

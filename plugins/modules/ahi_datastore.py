@@ -15,7 +15,7 @@ description:
   - Makes sure an AWS HealthImaging datastore exists (O(state=present)) with the given tags, or is
     deleted (O(state=absent)), and with O(wait=true) waits until it is ACTIVE or DELETED.
   - A datastore is found by O(datastore_id), or by O(name) among the datastores that are not
-    DELETED or DELETING. Two datastores with the same name make the module fail: give O(datastore_id).
+    DELETED or DELETING. Two datastores with the same name make the module fail; give O(datastore_id) then.
   - The KMS key of a datastore cannot change after creation; a different O(kms_key_arn) is a failure.
   - HealthImaging deletes only empty datastores; deleting one that still holds image sets fails with
     the service's message.

@@ -19,7 +19,7 @@ description:
     and reports it with C(changed=false) instead of starting a second one. A re-run after a
     O(wait_timeout) therefore goes on waiting for the same job.
   - When the job has COMPLETED the module reads its C(job-output-manifest.json) from S3 and returns
-    the counts of scanned, imported and failed files. A COMPLETED job can still have failed files:
+    the counts of scanned, imported and failed files. A COMPLETED job can still have failed files;
     O(on_failed_files) makes that a warning, a failure, or nothing.
   - Fails with a clear message when the datastore does not exist or is not ACTIVE, when an input
     or output bucket does not exist, when the caller may not pass the data access role, and when
