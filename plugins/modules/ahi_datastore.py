@@ -20,7 +20,7 @@ description:
   - HealthImaging deletes only empty datastores; deleting one that still holds image sets fails with
     the service's message.
 author:
-  - medimg.imaging contributors
+  - medimg.imaging maintainers (@medimg)
 options:
   name:
     description:
@@ -62,10 +62,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Reports what would be created, tagged or deleted, and changes nothing.
   diff_mode:
     support: full
+    description: Shows the datastore (name, key, tags) before and after.
   platform:
+    support: full
     platforms: posix
+    description: Runs where the AWS credentials are, usually the controller.
 seealso:
   - module: medimg.imaging.ahi_datastore_info
   - module: medimg.imaging.ahi_import
@@ -247,9 +251,9 @@ def ensure_present(module, client, store):
         module.fail_json(msg="HealthImaging datastore %s is named %s, not %s; a datastore cannot be renamed."
                              % (ds_id, store.get("datastoreName"), p["name"]))
     if p["kms_key_arn"] and store.get("kmsKeyArn") != p["kms_key_arn"]:
+        current_key = store.get("kmsKeyArn") or "an AWS owned key"
         module.fail_json(msg="HealthImaging datastore %s is encrypted with %s, not %s; the key of a datastore "
-                             "cannot change: create a new datastore." % (ds_id, store.get("kmsKeyArn") or "an AWS owned key",
-                                                                          p["kms_key_arn"]))
+                             "cannot change: create a new datastore." % (ds_id, current_key, p["kms_key_arn"]))
     if store["datastoreStatus"] == "CREATE_FAILED":
         module.fail_json(msg="HealthImaging datastore %s is CREATE_FAILED; delete it (state=absent) and create it again."
                              % ds_id, datastore=view(store, None))

@@ -16,7 +16,7 @@ description:
     (C(ListDatastores), every page), optionally filtered by name and status.
   - Changes nothing. A datastore that does not exist gives an empty list.
 author:
-  - medimg.imaging contributors
+  - medimg.imaging maintainers (@medimg)
 options:
   datastore_id:
     description: Read only this datastore.
@@ -44,8 +44,11 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing to compare; the module changes nothing.
   platform:
+    support: full
     platforms: posix
+    description: Runs where the AWS credentials are, usually the controller.
 seealso:
   - module: medimg.imaging.ahi_datastore
 """

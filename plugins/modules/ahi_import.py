@@ -25,7 +25,7 @@ description:
     or output bucket does not exist, when the caller may not pass the data access role, and when
     the job FAILED (for example because the data access role cannot read the input).
 author:
-  - medimg.imaging contributors
+  - medimg.imaging maintainers (@medimg)
 options:
   datastore_id:
     description: ID of the ACTIVE datastore to import into (32 lowercase letters and digits).
@@ -118,7 +118,9 @@ attributes:
     description: Reports the job it would start, with the same lookups and checks, and starts nothing.
   diff_mode:
     support: none
+    description: Nothing to compare.
   platform:
+    support: full
     platforms: posix
     description: Runs where the AWS credentials are, usually the controller (C(delegate_to) localhost).
 seealso:

@@ -19,7 +19,7 @@ description:
   - Changes nothing. A datastore that does not exist is a failure; a job that does not exist gives an
     empty list.
 author:
-  - medimg.imaging contributors
+  - medimg.imaging maintainers (@medimg)
 options:
   datastore_id:
     description: ID of the datastore whose jobs to read.
@@ -59,8 +59,11 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing to compare; the module changes nothing.
   platform:
+    support: full
     platforms: posix
+    description: Runs where the AWS credentials are, usually the controller.
 seealso:
   - module: medimg.imaging.ahi_import
 """

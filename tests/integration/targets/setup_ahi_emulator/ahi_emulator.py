@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: (c) 2026, medimg.imaging contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small local AWS HealthImaging ("medical-imaging") emulator for the collection's tests.
@@ -89,7 +88,7 @@ def s3_client():
 
 def split_s3(uri):
     rest = uri[len("s3://"):]
-    bucket, _, prefix = rest.partition("/")
+    bucket, _sep, prefix = rest.partition("/")
     return bucket, prefix
 
 
@@ -162,8 +161,8 @@ def finish_job(job):
         if len(head) >= 132 and head[128:132] == b"DICM":
             success.append({"inputFile": uri, "importResponse": {"imageSetId": new_id(), "isPrimary": True}})
         else:
-            failure.append({"inputFile": uri, "exception": {"exceptionType": "ValidationException",
-                                                             "message": "File is not a DICOM Part 10 file"}})
+            problem = {"exceptionType": "ValidationException", "message": "File is not a DICOM Part 10 file"}
+            failure.append({"inputFile": uri, "exception": problem})
     image_sets = max(1, len(success) // 2) if success else 0
     summary = {
         "jobSummary": {
@@ -179,7 +178,7 @@ def finish_job(job):
             "numberOfFilesWithServerError": 0,
             "numberOfGeneratedImageSets": image_sets,
             "imageSetsSummary": [{"imageSetId": new_id(), "numberOfMatchedSOPInstances": 1}
-                                 for _ in range(image_sets)],
+                                 for _set in range(image_sets)],
         }
     }
     s3.put_object(Bucket=out_bucket, Key=base + "job-output-manifest.json", Body=json.dumps(summary).encode())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write N small synthetic DICOM Part 10 files (no patient data) and optionally one non-DICOM file."""
 
 import argparse

@@ -224,7 +224,7 @@ START = {"datastoreId": DS, "jobId": JOB, "jobStatus": "SUBMITTED",
 def test_throttling_exception_is_retried():
     client = _client("medical-imaging")
     with Stubber(client) as stub:
-        for _ in range(2):
+        for _attempt in range(2):
             stub.add_client_error("start_dicom_import_job", "ThrottlingException", "Rate exceeded", 429)
         stub.add_response("start_dicom_import_job", START)
         wrapped = _retrying(client)
@@ -237,7 +237,7 @@ def test_throttling_exception_is_retried():
 def test_throttling_gives_up_after_retries():
     client = _client("medical-imaging")
     with Stubber(client) as stub:
-        for _ in range(3):
+        for _attempt in range(3):
             stub.add_client_error("start_dicom_import_job", "ThrottlingException", "Rate exceeded", 429)
         with pytest.raises(Exception) as err:
             _retrying(client, retries=3).start_dicom_import_job(
