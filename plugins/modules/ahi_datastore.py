@@ -143,6 +143,7 @@ datastore:
       department: radiology
 """
 
+import traceback
 import uuid
 
 try:
@@ -309,21 +310,7 @@ def ensure_absent(module, client, store):
     return result
 
 
-def main():
-    argument_spec = dict(
-        name=dict(type="str", aliases=["datastore_name"]),
-        datastore_id=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        kms_key_arn=dict(type="str", no_log=False),
-        tags=dict(type="dict", aliases=["resource_tags"]),
-        purge_tags=dict(type="bool", default=True),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=900),
-        poll_interval=dict(type="int", default=10),
-    )
-    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
-                              required_one_of=[["name", "datastore_id"]])
+def run(module):
     p = module.params
     if p["name"] and not ahi.DATASTORE_NAME_RE.match(p["name"]):
         module.fail_json(msg="name must be 1 to 256 characters of letters, digits and ._/#-, got %r." % p["name"])
@@ -346,6 +333,27 @@ def main():
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", aliases=["datastore_name"]),
+        datastore_id=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        kms_key_arn=dict(type="str", no_log=False),
+        tags=dict(type="dict", aliases=["resource_tags"]),
+        purge_tags=dict(type="bool", default=True),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=900),
+        poll_interval=dict(type="int", default=10),
+    )
+    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True,
+                              required_one_of=[["name", "datastore_id"]])
+    try:
+        run(module)
+    except Exception as e:  # anything unexpected ends as a failure with its traceback, never raised
+        module.fail_json(msg="Unexpected error in medimg.imaging.ahi_datastore: %s" % e, exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

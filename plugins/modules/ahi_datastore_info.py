@@ -110,6 +110,8 @@ datastores:
       datastore_status: ACTIVE
 """
 
+import traceback
+
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
@@ -119,15 +121,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.medimg.imaging.plugins.module_utils import _healthimaging as ahi
 
 
-def main():
-    argument_spec = dict(
-        datastore_id=dict(type="str"),
-        name=dict(type="str", aliases=["datastore_name"]),
-        datastore_status=dict(type="str", choices=["CREATING", "CREATE_FAILED", "ACTIVE", "DELETING", "DELETED"]),
-        include_tags=dict(type="bool", default=False),
-    )
-    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+def run(module):
     p = module.params
     if p["datastore_id"] and not ahi.DATASTORE_ID_RE.match(p["datastore_id"]):
         module.fail_json(msg="datastore_id must be 32 lowercase letters and digits, got %r." % p["datastore_id"])
@@ -150,6 +144,21 @@ def main():
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="Could not read HealthImaging datastores")
     module.exit_json(changed=False, datastores=stores)
+
+
+def main():
+    argument_spec = dict(
+        datastore_id=dict(type="str"),
+        name=dict(type="str", aliases=["datastore_name"]),
+        datastore_status=dict(type="str", choices=["CREATING", "CREATE_FAILED", "ACTIVE", "DELETING", "DELETED"]),
+        include_tags=dict(type="bool", default=False),
+    )
+    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        run(module)
+    except Exception as e:  # anything unexpected ends as a failure with its traceback, never raised
+        module.fail_json(msg="Unexpected error in medimg.imaging.ahi_datastore_info: %s" % e, exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

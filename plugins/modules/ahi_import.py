@@ -302,6 +302,7 @@ manifest_s3_uri:
 """
 
 import time
+import traceback
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -446,25 +447,7 @@ def start_job(module, client, token, job_name):
     return get_job(module, client, started["jobId"])
 
 
-def main():
-    argument_spec = dict(
-        datastore_id=dict(type="str", required=True),
-        input_s3_uri=dict(type="str", required=True),
-        output_s3_uri=dict(type="str", required=True),
-        data_access_role_arn=dict(type="str", required=True),
-        input_owner_account_id=dict(type="str"),
-        job_name=dict(type="str"),
-        client_token=dict(type="str", no_log=False),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=3600),
-        poll_interval=dict(type="int", default=15),
-        on_failed_files=dict(type="str", choices=["warn", "fail", "ignore"], default="warn"),
-        read_manifest=dict(type="bool", default=True),
-        s3_preflight=dict(type="bool", default=True),
-        s3_endpoint_url=dict(type="str"),
-    )
-    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+def run(module):
     validate(module)
     p = module.params
 
@@ -533,6 +516,31 @@ def main():
             if outcome == "warn":
                 module.warn("HealthImaging import job %s: %s." % (job_id, message))
     module.exit_json(**result)
+
+
+def main():
+    argument_spec = dict(
+        datastore_id=dict(type="str", required=True),
+        input_s3_uri=dict(type="str", required=True),
+        output_s3_uri=dict(type="str", required=True),
+        data_access_role_arn=dict(type="str", required=True),
+        input_owner_account_id=dict(type="str"),
+        job_name=dict(type="str"),
+        client_token=dict(type="str", no_log=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=3600),
+        poll_interval=dict(type="int", default=15),
+        on_failed_files=dict(type="str", choices=["warn", "fail", "ignore"], default="warn"),
+        read_manifest=dict(type="bool", default=True),
+        s3_preflight=dict(type="bool", default=True),
+        s3_endpoint_url=dict(type="str"),
+    )
+    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        run(module)
+    except Exception as e:  # anything unexpected ends as a failure with its traceback, never raised
+        module.fail_json(msg="Unexpected error in medimg.imaging.ahi_import: %s" % e, exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -152,6 +152,8 @@ jobs:
       message: "Access denied: the data access role cannot read the input S3 location"
 """
 
+import traceback
+
 try:
     from botocore.exceptions import BotoCoreError, ClientError
 except ImportError:
@@ -161,18 +163,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.medimg.imaging.plugins.module_utils import _healthimaging as ahi
 
 
-def main():
-    argument_spec = dict(
-        datastore_id=dict(type="str", required=True),
-        job_id=dict(type="str"),
-        job_status=dict(type="str", choices=["SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED"]),
-        job_name=dict(type="str"),
-        details=dict(type="bool", default=False),
-        read_manifest=dict(type="bool", default=False),
-        s3_endpoint_url=dict(type="str"),
-    )
-    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
-    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+def run(module):
     p = module.params
     if not ahi.DATASTORE_ID_RE.match(p["datastore_id"]):
         module.fail_json(msg="datastore_id must be 32 lowercase letters and digits, got %r." % p["datastore_id"])
@@ -214,6 +205,24 @@ def main():
             shaped["manifest"] = counts or {}
         jobs.append(shaped)
     module.exit_json(changed=False, jobs=jobs)
+
+
+def main():
+    argument_spec = dict(
+        datastore_id=dict(type="str", required=True),
+        job_id=dict(type="str"),
+        job_status=dict(type="str", choices=["SUBMITTED", "IN_PROGRESS", "COMPLETED", "FAILED"]),
+        job_name=dict(type="str"),
+        details=dict(type="bool", default=False),
+        read_manifest=dict(type="bool", default=False),
+        s3_endpoint_url=dict(type="str"),
+    )
+    argument_spec.update(ahi.HEALTHIMAGING_ARGS)
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        run(module)
+    except Exception as e:  # anything unexpected ends as a failure with its traceback, never raised
+        module.fail_json(msg="Unexpected error in medimg.imaging.ahi_import_info: %s" % e, exception=traceback.format_exc())
 
 
 if __name__ == "__main__":
