@@ -47,6 +47,14 @@ collection_tree() {
   mkdir -p "$dest"
   (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/")
   (cd "$dest" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm tree)
+  # Collections the plugins import (amazon.aws for the HealthImaging modules) must sit beside
+  # the collection under test: link them from the venv.
+  local dep
+  for dep in amazon/aws; do
+    [ -d "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" ] || continue
+    mkdir -p "$base/ansible_collections/${dep%/*}"
+    ln -s "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" "$base/ansible_collections/$dep"
+  done
   echo "$dest"
 }
 
