@@ -21,8 +21,8 @@ ahi_free_port() {
 }
 
 ahi_wait_http() {  # url, seconds
-  local i
-  for i in $(seq 1 $(( $2 * 5 ))); do
+  local _
+  for _ in $(seq 1 $(( $2 * 5 ))); do
     curl -s -o /dev/null --noproxy '*' "$1" && return 0
     sleep 0.2
   done
