@@ -304,7 +304,7 @@ def _open_once(settings, contexts, evt_handlers):
         with _LOGGER_LOCK:
             logger.removeHandler(capture)
     if assoc.is_established:
-        return assoc
+        return install_reactor_gate(assoc)
     where = '%s:%s (called AE %s, calling AE %s)' % (settings.host, settings.port, settings.called_ae_title, settings.calling_ae_title)
     if assoc.is_rejected:
         rsp = assoc.acceptor.primitive

@@ -352,6 +352,14 @@ def outcome_for_status(status):
     return 'failed'
 
 
+def refusal_reason(inst):
+    """Why a peer that accepted no presentation context cannot take this instance."""
+    if not is_convertible(inst.transfer_syntax):
+        return ('the peer does not accept transfer syntax %s for SOP class %s and pydicom cannot convert '
+                'compressed pixel data' % (UID(inst.transfer_syntax).name, UID(inst.sop_class).name))
+    return 'the peer does not accept SOP class %s' % UID(inst.sop_class).name
+
+
 class _LostResponse(Exception):
     pass
 
@@ -424,6 +432,11 @@ class StoreRun(object):
                         with self.lock:
                             self.errors.append(exc.message)
                             todo.appendleft(inst)
+                            refused = list(todo) if exc.kind == 'no_context' else []
+                            if refused:
+                                todo.clear()
+                        for item in refused:
+                            self._set(Outcome(item, 'failed', reason=refusal_reason(item)))
                         return
                 attempts[inst.sop_instance] = attempts.get(inst.sop_instance, 0) + 1
                 msg_id = msg_id % 65535 + 1

@@ -171,6 +171,7 @@ from ansible_collections.medimg.imaging.plugins.module_utils._dicom import (
 if HAS_DICOM_LIBS:
     from pydicom.datadict import dictionary_VR, tag_for_keyword
     from pydicom.dataset import Dataset
+    from pydicom.multival import MultiValue
     from pynetdicom.sop_class import (  # pylint: disable=no-name-in-module
         PatientRootQueryRetrieveInformationModelFind,
         StudyRootQueryRetrieveInformationModelFind,
@@ -243,7 +244,7 @@ def to_python(elem):
         return None
     if isinstance(value, (bytes, bytearray)):
         return None
-    if hasattr(value, '__iter__') and not isinstance(value, str):
+    if isinstance(value, (list, tuple, MultiValue)):
         return [v if isinstance(v, (int, float)) else str(v) for v in value]
     if isinstance(value, (int, float)) and elem.VR in ('US', 'UL', 'SS', 'SL', 'FL', 'FD'):
         return value
