@@ -56,7 +56,7 @@ except ImportError:
     DICOM_IMPORT_ERROR = traceback.format_exc()
     HAS_DICOM_LIBS = False
 
-PIP_HINT = "pynetdicom and pydicom (pip install 'pynetdicom>=3.0' 'pydicom>=3.0' on the host that runs the module, usually the controller: delegate_to: localhost)"
+PIP_HINT = "pynetdicom and pydicom (pip install 'pynetdicom>=3.0' 'pydicom>=3.0' on the host that runs the module, usually the controller with delegate_to: localhost)"
 
 DICOM_COMMON_ARGS = dict(
     host=dict(type='str', required=True, fallback=(env_fallback, ['DICOM_HOST'])),

@@ -37,7 +37,7 @@ attributes:
     support: none
   platform:
     platforms: posix
-    description: Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost)).
+    description: "Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost))."
 '''
 
 EXAMPLES = r'''

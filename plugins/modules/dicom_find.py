@@ -35,7 +35,7 @@ options:
     default: study
   query:
     description:
-      - Matching keys, DICOM keywords to values (for example V({StudyDate: 20260101-20260131, ModalitiesInStudy: CT})).
+      - "Matching keys: DICOM keywords to values, for example V(StudyDate=20260101-20260131) and V(ModalitiesInStudy=CT)."
       - Wildcards V(*) and V(?) and date ranges work as the peer supports them.
     type: dict
     default: {}
@@ -64,7 +64,7 @@ attributes:
     support: none
   platform:
     platforms: posix
-    description: Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost)).
+    description: "Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost))."
 '''
 
 EXAMPLES = r'''

@@ -86,7 +86,7 @@ attributes:
     description: Shows how many of the instances are on the peer before and after.
   platform:
     platforms: posix
-    description: Runs where pynetdicom is installed and the files are, usually the controller (C(delegate_to: localhost)).
+    description: "Runs where pynetdicom is installed and the files are, usually the controller (C(delegate_to: localhost))."
 '''
 
 EXAMPLES = r'''
