@@ -17,7 +17,7 @@ description:
     Matching on such keys in O(query) is allowed; their values are not returned without O(include_phi).
   - Never changes anything.
 author:
-  - medimg.imaging contributors
+  - medimg.imaging contributors (@medimg)
 extends_documentation_fragment:
   - medimg.imaging.dicom
 options:
@@ -62,7 +62,9 @@ attributes:
     description: The module changes nothing; it queries in check mode too.
   diff_mode:
     support: none
+    description: Nothing to compare, the module changes nothing.
   platform:
+    support: full
     platforms: posix
     description: "Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost))."
 '''

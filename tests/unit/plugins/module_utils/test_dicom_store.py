@@ -95,11 +95,11 @@ def test_collect_files_recursive_patterns_and_globs(tmp_path):
         (tmp_path / name).write_bytes(b'x')
     paths, problems = store.collect_files([str(tmp_path / 'a')], recursive=True, patterns=['*.dcm'])
     assert [os.path.basename(p) for p in paths] == ['1.dcm', '2.dcm']
-    paths, _ = store.collect_files([str(tmp_path / 'a')], recursive=False)
+    paths, _problems = store.collect_files([str(tmp_path / 'a')], recursive=False)
     assert [os.path.basename(p) for p in paths] == ['1.dcm']
-    paths, _ = store.collect_files([str(tmp_path / '*.dcm'), str(tmp_path / 'top.dcm')])
+    paths, _problems = store.collect_files([str(tmp_path / '*.dcm'), str(tmp_path / 'top.dcm')])
     assert [os.path.basename(p) for p in paths] == ['top.dcm']
-    _, problems = store.collect_files([str(tmp_path / 'missing'), str(tmp_path / 'none*.dcm')])
+    _paths, problems = store.collect_files([str(tmp_path / 'missing'), str(tmp_path / 'none*.dcm')])
     assert [p['reason'] for p in problems] == ['no such file or folder', 'no file matches this pattern']
 
 

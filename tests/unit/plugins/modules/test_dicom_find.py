@@ -6,8 +6,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-
-
 from pydicom.dataset import Dataset
 
 from ansible_collections.medimg.imaging.plugins.modules import dicom_find
