@@ -257,3 +257,66 @@ def test_store_run_nothing_listens(tmp_path):
     settings = _dicom.DicomSettings(host='127.0.0.1', port=free_port(), retries=0, connection_timeout=2)
     outcomes = store.StoreRun(settings, instances).run()
     assert outcomes[0].outcome == 'failed' and 'nothing listens' in outcomes[0].reason
+
+
+# --- header scan fast path and raw C-FIND ---------------------------------------------------
+
+@pytest.mark.parametrize('syntax', [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_fast_scan_matches_pydicom(tmp_path, syntax):
+    path = tmp_path / 'a.dcm'
+    write_ct(path, syntax=syntax)
+    fast = store._fast_scan(str(path))
+    slow = store._pydicom_scan(str(path))
+    assert fast is not None
+    for key in store.Instance.__slots__:
+        assert getattr(fast, key) == getattr(slow, key), key
+
+
+def test_find_rq_and_identifier_decode_with_pydicom():
+    cmd = read_dataset(BytesIO(store.encode_find_rq(3, '1.2.840.10008.5.1.4.1.2.2.1')), True, True)
+    assert cmd.CommandField == 0x0020 and cmd.MessageID == 3 and cmd.CommandDataSetType != 0x0101
+    ident = read_dataset(BytesIO(store.encode_image_query('1.2.3', '1.2.3.4')), True, True)
+    assert ident.QueryRetrieveLevel == 'IMAGE' and ident.SeriesInstanceUID == '1.2.3.4' and ident.SOPInstanceUID == ''
+    ds = Dataset()
+    ds.SpecificCharacterSet = 'ISO_IR 100'
+    ds.SOPInstanceUID = '1.2.3.4.5'
+    ds.QueryRetrieveLevel = 'IMAGE'
+    from pynetdicom.dsutils import encode
+    assert store.implicit_uid(encode(ds, True, True)) == '1.2.3.4.5'
+    del ds.SOPInstanceUID
+    assert store.implicit_uid(encode(ds, True, True)) is None
+
+
+def test_existing_instances_raw_equals_pynetdicom():
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # pylint: disable=no-name-in-module
+    uids = ['1.2.826.0.1.%d' % i for i in range(25)]
+
+    def on_find(event):
+        series = event.identifier.SeriesInstanceUID
+        for uid in (uids if series == '9.9' else []):
+            ds = Dataset()
+            ds.QueryRetrieveLevel = 'IMAGE'
+            ds.SOPInstanceUID = uid
+            ds.SeriesInstanceUID = series
+            yield 0xFF00, ds
+        yield 0x0000, None
+
+    ae = AE(ae_title='UNITQR')
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    port = free_port()
+    server = ae.start_server(('127.0.0.1', port), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    try:
+        settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITQR', retries=0)
+        keys = [('1.1', '9.9'), ('1.1', '8.8')]
+        assert store.existing_instances(settings, keys) == set(uids)
+        assert store.existing_instances_pynetdicom(settings, keys) == set(uids)
+    finally:
+        server.shutdown()
+
+
+def test_existing_instances_no_find(store_scp):
+    port, _received = store_scp
+    settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITSTORE', retries=0)
+    with pytest.raises(store.QueryError) as err:
+        store.existing_instances(settings, [('1', '2')])
+    assert err.value.kind == 'no_find'
