@@ -320,3 +320,35 @@ def test_existing_instances_no_find(store_scp):
     with pytest.raises(store.QueryError) as err:
         store.existing_instances(settings, [('1', '2')])
     assert err.value.kind == 'no_find'
+
+
+def test_store_run_resends_after_a_lost_response(tmp_path):
+    """The peer answers the first C-STORE of one instance too late (as when pynetdicom loses a
+    response): the association is aborted and the instance is sent again on a fresh one."""
+    import time as _time
+    calls = []
+
+    def on_store(event):
+        uid = str(event.request.AffectedSOPInstanceUID)
+        calls.append(uid)
+        if calls.count(uid) == 1 and uid == slow_uid[0]:
+            _time.sleep(2.5)
+        return 0x0000
+
+    ae = AE(ae_title='UNITSLOW')
+    ae.add_supported_context(CTImageStorage, [ExplicitVRLittleEndian])
+    port = free_port()
+    server = ae.start_server(('127.0.0.1', port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        uids = [write_ct(tmp_path / ('%d.dcm' % i)) for i in range(4)]
+        slow_uid = [uids[1]]
+        instances, _p, _d = store.scan_files(sorted(str(p) for p in tmp_path.iterdir()))
+        settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITSLOW',
+                                        dimse_timeout=1, retries=1, retry_delay=0.1)
+        run = store.StoreRun(settings, instances, parallel=1)
+        outcomes = dict((o.instance.sop_instance, o) for o in run.run())
+    finally:
+        server.shutdown()
+    assert all(o.outcome == 'stored' for o in outcomes.values())
+    assert outcomes[uids[1]].attempts == 2
+    assert run.lost_responses == 1 and run.associations == 2
