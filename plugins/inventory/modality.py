@@ -340,6 +340,16 @@ def slug(value):
     return _GROUP_UNSAFE.sub("_", to_text(value).strip().lower())
 
 
+def row_name(raw):
+    """The host name a raw row asks for, whatever its column is called, or None."""
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            if key is not None and value not in (None, "") and KEY_ALIASES.get(
+                    to_text(key).strip().lower().replace(" ", "_").replace("-", "_")) == "name":
+                return to_text(value).strip()
+    return None
+
+
 class BadRow(ValueError):
     """A device row that cannot become a host."""
 
@@ -666,7 +676,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             try:
                 dev = normalise_row(raw, default_port)
             except BadRow as exc:
-                name = raw.get("name") if isinstance(raw, Mapping) else None
+                name = row_name(raw)
                 self._problem(bad_action, "%s%s %s; row skipped" % (
                     label, " (%s)" % name if name else "", exc))
                 continue
