@@ -38,7 +38,7 @@ notes:
   - The devices are not managed over SSH. Run DICOM tasks against them with C(connection: local) (or
     C(delegate_to: localhost)); pynetdicom must be installed on the controller for O(probe).
 requirements:
-  - pynetdicom >= 2.0 on the controller, only for O(probe=true)
+  - pynetdicom >= 3.0 and pydicom >= 3.0 on the controller, only for O(probe=true)
 extends_documentation_fragment:
   - ansible.builtin.constructed
   - ansible.builtin.inventory_cache
@@ -190,8 +190,9 @@ options:
     default: warn
   probe:
     description:
-      - Whether to send a C-ECHO to every device and set C(dicom_reachable) (a boolean) and C(dicom_echo_ms) (the round
-        trip in milliseconds, or null).
+      - Whether to send a C-ECHO to every device and set C(dicom_reachable) (a boolean), C(dicom_echo_ms) (the C-ECHO
+        round trip in milliseconds, or null) and C(dicom_probe_error) (why the device is not reachable, or null).
+      - The probe uses the connection layer of M(medimg.imaging.dicom_echo), with no retry.
     type: bool
     default: false
   probe_timeout:
@@ -264,7 +265,6 @@ import io
 import json
 import os
 import re
-import time
 
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
@@ -511,47 +511,16 @@ def cmdb_rows(pages, url):
     return rows
 
 
-def _echo_pynetdicom(host, port, called, calling, timeout, tls, ca_path):
-    """C-ECHO one peer with pynetdicom; returns (reachable, milliseconds or None, reason)."""
-    try:
-        from pynetdicom import AE
-        from pynetdicom.sop_class import Verification
-    except ImportError:
-        raise AnsibleError("probe=true needs pynetdicom on the controller: pip install pynetdicom "
-                           "(in the Python that runs ansible-inventory)")
-    ae = AE(ae_title=calling)
-    ae.add_requested_context(Verification)
-    ae.acse_timeout = timeout
-    ae.dimse_timeout = timeout
-    ae.network_timeout = timeout
-    ae.connection_timeout = timeout
-    tls_args = None
-    if tls:
-        import ssl
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_path)
-        tls_args = (ctx, host)
-    start = time.monotonic()
-    assoc = ae.associate(host, port, ae_title=called, tls_args=tls_args)
-    if not assoc.is_established:
-        reason = "association rejected" if assoc.is_rejected else "no answer"
-        ae.shutdown()
-        return False, None, reason
-    try:
-        status = assoc.send_c_echo()
-        ok = bool(status) and status.Status == 0x0000
-        elapsed = round((time.monotonic() - start) * 1000.0, 1)
-    finally:
-        assoc.release()
-        ae.shutdown()
-    return ok, (elapsed if ok else None), ("ok" if ok else "C-ECHO failed")
-
-
 def echo(host, port, called, calling, timeout, tls=False, ca_path=None):
-    """C-ECHO one peer; uses the collection's DICOM layer when it offers an echo helper."""
-    helper = getattr(_dicom, "inventory_echo", None) if _dicom is not None else None
-    if helper is not None:
-        return helper(host, port, called, calling, timeout, tls=tls, ca_path=ca_path)
-    return _echo_pynetdicom(host, port, called, calling, timeout, tls, ca_path)
+    """C-ECHO one peer through the collection's DICOM layer; returns (reachable, milliseconds or None, error)."""
+    if _dicom is None or not _dicom.HAS_DICOM_LIBS:
+        raise AnsibleError("probe=true needs pynetdicom and pydicom on the controller: pip install 'pynetdicom>=3.0' "
+                           "'pydicom>=3.0' into the Python that runs ansible-inventory")
+    result = _dicom.echo(host, port, calling_ae_title=calling, called_ae_title=called, timeout=timeout, tls=tls,
+                         tls_ca_cert=ca_path, retries=0)
+    if result.get("reachable"):
+        return True, result.get("latency_ms"), None
+    return False, None, result.get("error") or "no answer"
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -717,9 +686,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(one, [dev for _label, dev in devices]))
-        for (_label, dev), (ok, elapsed, _reason) in zip(devices, results):
+        for (_label, dev), (ok, elapsed, error) in zip(devices, results):
             dev["reachable"] = bool(ok)
             dev["echo_ms"] = elapsed
+            dev["probe_error"] = error
 
     def populate(self, devices):
         inv = self.inventory
@@ -752,6 +722,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if probed:
                 hostvars["dicom_reachable"] = dev.get("reachable", False)
                 hostvars["dicom_echo_ms"] = dev.get("echo_ms")
+                hostvars["dicom_probe_error"] = dev.get("probe_error")
             hostvars = make_unsafe(hostvars)
             mgroup = unknown_group if dev.get("unknown_modality") else mod_prefix + slug(dev["modality"])
             sgroup = site_prefix + slug(dev["site"])

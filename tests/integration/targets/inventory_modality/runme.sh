@@ -128,14 +128,16 @@ for name in ("ct-lab-1", "ct-lab-2", "mr-lab-1"):
     assert plain(hv[name]["dicom_source"]) == "orthanc"
 for name in ("ct-lab-off", "router-1"):
     assert plain(hv[name]["dicom_reachable"]) is False and hv[name]["dicom_echo_ms"] is None, hv[name]
+    assert "127.0.0.1:112" in plain(hv[name]["dicom_probe_error"]), hv[name]
 assert plain(hv["ct-lab-2"]["dicom_ae_title"]) == "CTPEER2" and hv["ct-lab-2"]["dicom_port"] == 11202
 print("orthanc inventory with probe: ok")
 PY
 
 # --- 3. dicom_echo on the modality_ct hosts ---------------------------------------------------------------------
-if [ -f "$ROOT/plugins/modules/dicom_echo.py" ]; then
-  "${NSX[@]}" env ANSIBLE_INVENTORY_ENABLED=medimg.imaging.modality ansible-playbook \
-    -i "$WORK/orthanc.modality.yml" "$WORK/echo_ct.yml"
-else
-  echo "SKIPPED: plugins/modules/dicom_echo.py is not merged on this branch yet"
-fi
+"${NSX[@]}" env ANSIBLE_INVENTORY_ENABLED=medimg.imaging.modality ansible-playbook \
+  -i "$WORK/orthanc.modality.yml" "$WORK/echo_ct.yml" | tee "$WORK/play.log"
+# three reachable CT hosts echoed, the one that does not answer left out by the host pattern
+grep -Eq 'ct-lab-1 +: ok=3 ' "$WORK/play.log"
+grep -Eq 'ct-lab-2 +: ok=3 ' "$WORK/play.log"
+grep -Eq 'ct-lab-dup +: ok=3 ' "$WORK/play.log"
+if grep -q 'ct-lab-off' "$WORK/play.log"; then echo "unreachable CT was echoed"; exit 1; fi

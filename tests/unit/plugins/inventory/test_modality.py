@@ -373,3 +373,5 @@ def test_probe(tmp_path):
     assert isinstance(up["dicom_echo_ms"], float) and up["dicom_echo_ms"] >= 0
     assert down["dicom_reachable"] is False
     assert down["dicom_echo_ms"] is None
+    assert up["dicom_probe_error"] is None
+    assert "127.0.0.1:%d" % closed in down["dicom_probe_error"]
