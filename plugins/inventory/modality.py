@@ -35,8 +35,8 @@ notes:
     grouping options takes effect at once. C(--flush-cache) (or O(cache=false)) reads the sources again. Registry files
     are local and are always read again. Probe results are never cached.
   - Every value that comes from a source is marked unsafe, so templates in a registry or a CMDB are never evaluated.
-  - The devices are not managed over SSH. Run DICOM tasks against them with C(connection: local) (or
-    C(delegate_to: localhost)); pynetdicom must be installed on the controller for O(probe).
+  - The devices are not managed over SSH. Run DICOM tasks against them with C(ansible_connection=local) (or
+    C(delegate_to=localhost)); pynetdicom must be installed on the controller for O(probe).
 requirements:
   - pynetdicom >= 3.0 and pydicom >= 3.0 on the controller, only for O(probe=true)
 extends_documentation_fragment:
