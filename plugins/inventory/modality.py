@@ -10,7 +10,7 @@ name: modality
 short_description: Hospital imaging devices (DICOM modalities) grouped by modality and site
 version_added: 1.0.0
 author:
-  - medimg.imaging maintainers
+  - medimg.imaging maintainers (@medimg)
 description:
   - Builds an inventory of DICOM devices (CT, MR, PET, ultrasound, X-ray... and any DICOM node) from one or several
     sources in the same configuration file.
