@@ -103,6 +103,16 @@ register ct-lab-dup CTPEER1 11201      # same AE title as CT-LAB-1: reported
 
 cp "$HERE/orthanc.modality.yml" "$HERE/echo_ct.yml" "$WORK/"
 cp -r "$HERE/group_vars" "$WORK/"
+# a wrong password is a clear error that does not show the password
+if "${NSX[@]}" env ANSIBLE_INVENTORY_ENABLED=medimg.imaging.modality MEDIMG_ORTHANC_USERNAME=ansible \
+    MEDIMG_ORTHANC_PASSWORD=wrong-secret ANSIBLE_INVENTORY_UNPARSED_FAILED=true ansible-inventory \
+    -i "$WORK/orthanc.modality.yml" --list >"$WORK/bad.json" 2>"$WORK/bad.err"; then
+  echo "a wrong Orthanc password was accepted"; exit 1
+fi
+cat "$WORK/bad.err"
+grep -q "could not read http://127.0.0.1:8042/modalities?expand: HTTP Error 401" "$WORK/bad.err"
+if grep -q "wrong-secret" "$WORK/bad.err"; then echo "password leaked"; exit 1; fi
+
 export MEDIMG_ORTHANC_USERNAME=ansible MEDIMG_ORTHANC_PASSWORD="$ORTHANC_PASSWORD"
 start=$(date +%s%N)
 "${NSX[@]}" env ANSIBLE_INVENTORY_ENABLED=medimg.imaging.modality ansible-inventory \
