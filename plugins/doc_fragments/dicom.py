@@ -105,7 +105,7 @@ options:
     type: float
     default: 1.0
 requirements:
-  - pynetdicom >= 3.0 and pydicom >= 3.0 on the host that runs the module (usually the controller, with C(delegate_to: localhost)).
+  - "pynetdicom >= 3.0 and pydicom >= 3.0 on the host that runs the module (usually the controller, with C(delegate_to: localhost))."
 notes:
   - Set these options once per site with C(module_defaults) and the action group C(group/medimg.imaging.dicom).
   - The module opens the association from the host that runs it; that host needs network access to the peer.

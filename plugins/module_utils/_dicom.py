@@ -56,7 +56,8 @@ except ImportError:
     DICOM_IMPORT_ERROR = traceback.format_exc()
     HAS_DICOM_LIBS = False
 
-PIP_HINT = "pynetdicom and pydicom (pip install 'pynetdicom>=3.0' 'pydicom>=3.0' on the host that runs the module, usually the controller: delegate_to: localhost)"
+PIP_HINT = ("pynetdicom and pydicom (pip install 'pynetdicom>=3.0' 'pydicom>=3.0' on the host that runs the module, "
+            "usually the controller with delegate_to: localhost)")
 
 DICOM_COMMON_ARGS = dict(
     host=dict(type='str', required=True, fallback=(env_fallback, ['DICOM_HOST'])),
@@ -304,7 +305,7 @@ def _open_once(settings, contexts, evt_handlers):
         with _LOGGER_LOCK:
             logger.removeHandler(capture)
     if assoc.is_established:
-        return assoc
+        return install_reactor_gate(assoc)
     where = '%s:%s (called AE %s, calling AE %s)' % (settings.host, settings.port, settings.called_ae_title, settings.calling_ae_title)
     if assoc.is_rejected:
         rsp = assoc.acceptor.primitive
@@ -318,13 +319,16 @@ def _open_once(settings, contexts, evt_handlers):
         raise _classify_connect_failure(capture.messages, settings)
     text = ' '.join(capture.messages).lower()
     if 'no accepted presentation contexts' in text:
-        raise DicomConnectionError('no_context', 'Association with %s: the peer accepted none of the proposed presentation contexts (SOP classes / transfer syntaxes).' % where)
+        raise DicomConnectionError('no_context', 'Association with %s: the peer accepted none of the proposed presentation contexts '
+                                   '(SOP classes / transfer syntaxes).' % where)
     if 'acse timeout' in text:
-        raise DicomConnectionError('timeout', 'Association with %s: no answer to the association request within acse_timeout (%ss).' % (where, settings.acse_timeout))
+        raise DicomConnectionError('timeout', 'Association with %s: no answer to the association request within acse_timeout (%ss).'
+                                   % (where, settings.acse_timeout))
     if settings.tls and ('ssl' in text or 'certificate' in text or 'eof occurred' in text):
         raise DicomConnectionError('tls', 'TLS handshake with %s failed: %s' % (where, _last_line(capture.messages)))
     raise DicomConnectionError(
-        'aborted', 'Association with %s was dropped by the peer before it was accepted; the calling AE title may not be allowed there (Orthanc drops unknown calling AEs), or the peer expects TLS.' % where)
+        'aborted', 'Association with %s was dropped by the peer before it was accepted; the calling AE title may not be allowed there '
+        '(Orthanc drops unknown calling AEs), or the peer expects TLS.' % where)
 
 
 # --- DIMSE statuses (PS3.4 annexes, PS3.7 C) ---------------------------------------------

@@ -28,7 +28,6 @@ import struct
 import threading
 import time
 from collections import OrderedDict, deque
-from io import BytesIO
 
 from ansible_collections.medimg.imaging.plugins.module_utils._dicom import (
     DicomConnectionError,
@@ -260,7 +259,8 @@ def find(settings, identifier, model='study', assoc=None):
     try:
         for status, ident in assoc.send_c_find(identifier, model_uid):
             if status is None or 'Status' not in status:
-                raise QueryError('connection', 'The peer sent no C-FIND response within dimse_timeout (%ss) or dropped the association.' % settings.dimse_timeout)
+                raise QueryError('connection', 'The peer sent no C-FIND response within dimse_timeout (%ss) or dropped the association.'
+                                 % settings.dimse_timeout)
             code = int(status.Status)
             category = status_category(code)
             if category == 'pending':
@@ -352,6 +352,14 @@ def outcome_for_status(status):
     return 'failed'
 
 
+def refusal_reason(inst):
+    """Why a peer that accepted no presentation context cannot take this instance."""
+    if not is_convertible(inst.transfer_syntax):
+        return ('the peer does not accept transfer syntax %s for SOP class %s and pydicom cannot convert '
+                'compressed pixel data' % (UID(inst.transfer_syntax).name, UID(inst.sop_class).name))
+    return 'the peer does not accept SOP class %s' % UID(inst.sop_class).name
+
+
 class _LostResponse(Exception):
     pass
 
@@ -377,6 +385,7 @@ class StoreRun(object):
         self.lost_responses = 0
         self.reconnects = 0
         self.errors = []
+        self.attempts = {}
 
     def run(self):
         keys = [i.context_key for i in self.instances]
@@ -385,12 +394,20 @@ class StoreRun(object):
             todo = deque(i for i in self.instances if i.context_key in group_set)
             contexts = contexts_for(group)
             workers = min(self.parallel, max(1, len(todo)))
-            threads = [threading.Thread(target=self._worker, args=(todo, contexts)) for _ in range(workers)]
-            for thread in threads:
-                thread.daemon = True
-                thread.start()
-            for thread in threads:
-                thread.join()
+            for _round in range(3):
+                # A worker that could not open its association (a peer that serves one
+                # association at a time, a retry after a lost response) leaves its share
+                # in the queue: run again while the previous round made progress.
+                before = len(self.outcomes)
+                threads = [threading.Thread(target=self._worker, args=(todo, contexts)) for _worker_index in range(workers)]
+                for thread in threads:
+                    thread.daemon = True
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                if not todo or len(self.outcomes) == before:
+                    break
+                workers = 1
             for inst in todo:
                 self._set(Outcome(inst, 'failed', reason='not sent: %s' % (self.errors[-1] if self.errors else 'no association')))
         return [self.outcomes[i.sop_instance] for i in self.instances if i.sop_instance in self.outcomes]
@@ -404,15 +421,15 @@ class StoreRun(object):
             return todo.popleft() if todo else None
 
     def _worker(self, todo, contexts):
-        attempts = {}
+        attempts = self.attempts  # shared: a requeued instance may go to another worker
         assoc = None
         failures_in_a_row = 0
         try:
             while True:
-                inst = self._next(todo)
-                if inst is None:
-                    break
                 if assoc is None:
+                    with self.lock:
+                        if not todo:
+                            break
                     try:
                         assoc = open_association(self.settings, contexts)
                         pause_reactor(assoc)
@@ -423,8 +440,15 @@ class StoreRun(object):
                     except DicomConnectionError as exc:
                         with self.lock:
                             self.errors.append(exc.message)
-                            todo.appendleft(inst)
+                            refused = list(todo) if exc.kind == 'no_context' else []
+                            if refused:
+                                todo.clear()
+                        for item in refused:
+                            self._set(Outcome(item, 'failed', reason=refusal_reason(item)))
                         return
+                inst = self._next(todo)
+                if inst is None:
+                    break
                 attempts[inst.sop_instance] = attempts.get(inst.sop_instance, 0) + 1
                 msg_id = msg_id % 65535 + 1
                 try:

@@ -19,7 +19,7 @@ description:
     timeout, association rejected because the called or calling AE title is unknown, TLS handshake failure),
     unless O(fail_on_unreachable=false).
 author:
-  - medimg.imaging contributors
+  - medimg.imaging contributors (@medimg)
 extends_documentation_fragment:
   - medimg.imaging.dicom
 options:
@@ -35,9 +35,11 @@ attributes:
     description: The module changes nothing; it sends the C-ECHO in check mode too.
   diff_mode:
     support: none
+    description: Nothing to compare, the module changes nothing.
   platform:
+    support: full
     platforms: posix
-    description: Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost)).
+    description: "Runs where pynetdicom is installed, usually the controller (C(delegate_to: localhost))."
 '''
 
 EXAMPLES = r'''
@@ -99,7 +101,9 @@ error:
   description: Why the peer is not reachable; null when it is.
   returned: always
   type: str
-  sample: "Association with 127.0.0.1:11112 (called AE WRONG, calling AE ANSIBLE) rejected (permanent): the called AE title is not recognised (called AE unknown)."
+  sample: >-
+    Association with 127.0.0.1:11112 (called AE WRONG, calling AE ANSIBLE) rejected (permanent):
+    the called AE title is not recognised (called AE unknown).
 error_kind:
   description: One of V(refused), V(timeout), V(tls), V(rejected), V(aborted), V(no_context), V(status), V(error); null when reachable.
   returned: always

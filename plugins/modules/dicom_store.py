@@ -15,7 +15,7 @@ description:
   - Sends DICOM Part 10 files, folders (recursive) and glob patterns to a DICOM peer with C-STORE.
   - Idempotent by default (O(mode=missing)) - before sending, it asks the peer which SOP Instance UIDs
     it already holds, with one IMAGE-level C-FIND per series, and sends only the missing instances.
-    RV(changed) is V(false) when nothing was sent.
+    C(changed) is V(false) when nothing was sent.
   - Files are read header-only (pixel data is never decoded) and their bytes are sent as stored when the
     peer accepts their transfer syntax. Otherwise, uncompressed files are converted to Explicit or Implicit
     VR Little Endian; compressed files the peer does not accept are reported as failed with the reason.
@@ -25,7 +25,7 @@ description:
     sent again on a fresh association (up to O(retries) times). Peers store a resent SOP Instance once.
   - Results carry paths, UIDs, statuses, counts and timings, never patient names, IDs or pixel data.
 author:
-  - medimg.imaging contributors
+  - medimg.imaging contributors (@medimg)
 extends_documentation_fragment:
   - medimg.imaging.dicom
 options:
@@ -85,8 +85,9 @@ attributes:
     support: full
     description: Shows how many of the instances are on the peer before and after.
   platform:
+    support: full
     platforms: posix
-    description: Runs where pynetdicom is installed and the files are, usually the controller (C(delegate_to: localhost)).
+    description: "Runs where pynetdicom is installed and the files are, usually the controller (C(delegate_to: localhost))."
 '''
 
 EXAMPLES = r'''

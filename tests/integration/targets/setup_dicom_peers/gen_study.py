@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a synthetic CT study (pydicom + numpy); no real patient data, random pixels.
 
 gen_study.py OUT_DIR [--series N] [--instances M] [--rows R] [--cols C]
