@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) medimg.imaging maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check Grafana dashboards without a Grafana.
@@ -128,7 +127,7 @@ def run_query(prometheus, expr, user=None, password=None, context=None, timeout=
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("dashboards", nargs="+")
     parser.add_argument("--prometheus", help="Prometheus base URL; without it only the structure is checked")
     parser.add_argument("--user")

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) medimg.imaging maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small GPU exporter for hosts without NVIDIA's dcgm-exporter.
