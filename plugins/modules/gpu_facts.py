@@ -23,7 +23,7 @@ description:
     not an error.
   - It never changes anything on the host.
 author:
-  - medimg.imaging maintainers
+  - medimg.imaging maintainers (@medimg)
 requirements:
   - On the managed host, C(nvidia-ml-py) (C(pip install nvidia-ml-py)), or C(nvidia-smi) from
     the NVIDIA driver. The Debian package C(python3-pynvml) (contrib) provides the same module.

@@ -84,7 +84,9 @@ def test_fallback_runs_nvidia_smi(capsys, monkeypatch, tmp_path):
     """A real process: a stand-in nvidia-smi answering like the driver's on an H100."""
     write_smi(tmp_path, r'''
 case "$1" in
-  --query-gpu=*) echo "0, NVIDIA H100 80GB HBM3, GPU-5c3e, 1650, 96.00, 00000000:19:00.0, 81559, 1, 9.0, Disabled, Disabled, Enabled, Enabled, 31, [N/A], 71.35, 700.00, Enabled, P0, 0, 0, 345, 345, 2619, 765, 1980, 1980, 2619, 550.90.07" ;;
+  --query-gpu=*)
+    printf '0, NVIDIA H100 80GB HBM3, GPU-5c3e, 1650, 96.00, 00000000:19:00.0, 81559, 1, 9.0, Disabled, Disabled, '
+    echo 'Enabled, Enabled, 31, [N/A], 71.35, 700.00, Enabled, P0, 0, 0, 345, 345, 2619, 765, 1980, 1980, 2619, 550.90.07' ;;
   -L) echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5c3e)" ;;
   *) echo "| NVIDIA-SMI 550.90.07    Driver Version: 550.90.07    CUDA Version: 12.4 |" ;;
 esac
