@@ -46,6 +46,15 @@ NVML_ERROR_NAMES = {
     19: 'in_use',
     20: 'memory',
     21: 'no_data',
+    22: 'vgpu_ecc_not_supported',
+    23: 'insufficient_resources',
+    24: 'freq_not_supported',
+    25: 'argument_version_mismatch',
+    26: 'deprecated',
+    27: 'not_ready',
+    28: 'gpu_not_found',
+    29: 'invalid_state',
+    30: 'reset_type_not_supported',
     999: 'unknown',
 }
 NVML_ERROR_NOT_SUPPORTED = 3
@@ -184,6 +193,14 @@ def _watts(milliwatts):
     return round(int(milliwatts) / 1000.0, 2)
 
 
+def _temperature(reader, errors, handle):
+    """nvmlDeviceGetTemperatureV (newer drivers), else the deprecated nvmlDeviceGetTemperature."""
+    value = reader.call({}, 'temperature_c', 'nvmlDeviceGetTemperatureV', handle, NVML_TEMPERATURE_GPU)
+    if value is None:
+        value = reader.call(errors, 'temperature_c', 'nvmlDeviceGetTemperature', handle, NVML_TEMPERATURE_GPU)
+    return value
+
+
 def device_facts(reader, index):
     """One GPU's dict. Never raises for an NVML error of a single field."""
     errors = {}
@@ -218,7 +235,7 @@ def device_facts(reader, index):
         'mig_devices': _mig_devices(reader, errors, handle) if mig_current == 'enabled' else [],
         'ecc_mode_current': ecc_current,
         'ecc_mode_pending': ecc_pending,
-        'temperature_c': reader.call(errors, 'temperature_c', 'nvmlDeviceGetTemperature', handle, NVML_TEMPERATURE_GPU),
+        'temperature_c': _temperature(reader, errors, handle),
         'fan_speed_pct': reader.call(errors, 'fan_speed_pct', 'nvmlDeviceGetFanSpeed', handle),
         'power_draw_w': _watts(reader.call(errors, 'power_draw_w', 'nvmlDeviceGetPowerUsage', handle)),
         'power_limit_w': _watts(reader.call(errors, 'power_limit_w', 'nvmlDeviceGetEnforcedPowerLimit', handle)),

@@ -291,3 +291,27 @@ def test_smi_name_with_comma():
 
 def test_smi_list_without_mig():
     assert parse_smi_list('GPU 0: Tesla T4 (UUID: GPU-a)\n') == {0: []}
+
+
+def test_temperature_prefers_the_versioned_call():
+    class Newer(FakeNVML):
+        def nvmlDeviceGetTemperatureV(self, h, sensor):
+            assert sensor == pynvml.NVML_TEMPERATURE_GPU
+            return 42
+
+    assert nvml_facts(Newer(gpus=[H100]))['gpus'][0]['temperature_c'] == 42
+
+
+def test_temperature_falls_back_when_the_driver_lacks_the_versioned_call():
+    class OldDriver(FakeNVML):
+        def nvmlDeviceGetTemperatureV(self, h, sensor):
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
+
+    gpu = nvml_facts(OldDriver(gpus=[H100]))['gpus'][0]
+    assert gpu['temperature_c'] == 31
+    assert gpu['errors'] == {}
+
+
+def test_every_nvml_error_code_has_a_name():
+    codes = [getattr(pynvml, n) for n in dir(pynvml) if n.startswith('NVML_ERROR_') and isinstance(getattr(pynvml, n), int)]
+    assert sorted(c for c in codes if c not in _gpu.NVML_ERROR_NAMES) == []
