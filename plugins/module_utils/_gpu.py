@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 FACT_KEYS = (
@@ -77,6 +78,25 @@ CLOCKS = (
 )
 
 MIB = 1024 * 1024
+
+# The NVIDIA kernel module publishes this file while it is loaded.
+DRIVER_PROC_FILE = '/proc/driver/nvidia/version'
+# Errors NVML and nvidia-smi give for a missing kernel module when they run as root: NVML
+# then tries modprobe and creates /dev/nvidiactl itself, and opening it fails with
+# "Unknown Error" (or "The operating system has blocked the request" through nvidia-modprobe).
+NO_MODULE_SYMPTOMS = ('unknown', 'operating_system', 'nvidia_smi_failed')
+
+
+def driver_loaded():
+    return os.path.exists(DRIVER_PROC_FILE)
+
+
+def _module_reason(reason, detail, is_loaded):
+    """Name the missing kernel module as such, whatever error it showed up as."""
+    if reason in NO_MODULE_SYMPTOMS and not is_loaded():
+        return 'driver_not_loaded', '%s (%s is absent: the nvidia kernel module is not loaded)' % (
+            detail or reason, DRIVER_PROC_FILE)
+    return reason, detail
 
 
 def empty_facts(source, reason, detail=None):
@@ -249,13 +269,14 @@ def device_facts(reader, index):
     return facts
 
 
-def nvml_facts(nvml):
+def nvml_facts(nvml, is_loaded=driver_loaded):
     """Facts through an NVML binding (the ``pynvml`` module of nvidia-ml-py, or a fake)."""
     error_class = getattr(nvml, 'NVMLError')
     try:
         nvml.nvmlInit()
     except error_class as exc:
-        return empty_facts('nvml', error_name(exc), text(str(exc)))
+        reason, detail = _module_reason(error_name(exc), text(str(exc)), is_loaded)
+        return empty_facts('nvml', reason, detail)
     except OSError as exc:
         # Some bindings let a failed dlopen through as OSError.
         return empty_facts('nvml', 'nvml_library_not_found', text(str(exc)))
@@ -420,7 +441,7 @@ def smi_reason(rc, output):
     return 'nvidia_smi_failed'
 
 
-def smi_facts(run, smi_path):
+def smi_facts(run, smi_path, is_loaded=driver_loaded):
     """Facts through nvidia-smi. ``run(argv)`` returns (rc, stdout, stderr)."""
     fields = list(SMI_FIELDS)
     for dummy in range(len(SMI_FIELDS)):
@@ -434,7 +455,8 @@ def smi_facts(run, smi_path):
         break
     if rc != 0:
         detail = text((err or '') + (out or ''))
-        return empty_facts('nvidia-smi', smi_reason(rc, detail), detail[-500:] if detail else None)
+        reason, detail = _module_reason(smi_reason(rc, detail), detail[-500:] if detail else None, is_loaded)
+        return empty_facts('nvidia-smi', reason, detail)
     gpus = parse_smi_csv(out, fields)
     facts = empty_facts('nvidia-smi', None)
     rc_l, out_l, dummy = run([smi_path, '-L'])

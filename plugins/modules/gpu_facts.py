@@ -105,7 +105,8 @@ ansible_facts:
       description:
         - Why there is no GPU, null when RV(ansible_facts.gpu_present=true).
         - V(nvml_library_not_found) (no C(libnvidia-ml.so.1)), V(driver_not_loaded) (the library
-          is there, the kernel module is not), V(no_devices), V(no_permission),
+          is there, the kernel module is not; also when NVML answers C(Unknown Error) while
+          C(/proc/driver/nvidia/version) is absent, as it does for root in a container), V(no_devices), V(no_permission),
           V(driver_library_version_mismatch) (driver upgraded, not rebooted),
           V(nvml_binding_missing_and_no_nvidia_smi), V(nvidia_smi_not_found),
           V(nvidia_smi_failed), or another NVML error name.

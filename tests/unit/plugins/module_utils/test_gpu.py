@@ -150,7 +150,7 @@ def test_lost_gpu_keeps_the_others():
 ])
 def test_init_errors_give_a_reason_never_raise(code, reason):
     nvml = FakeNVML(gpus=[H100], init_error=code)
-    facts = nvml_facts(nvml)
+    facts = nvml_facts(nvml, is_loaded=lambda: True)
     assert facts['gpu_present'] is False
     assert facts['gpu_reason'] == reason
     assert facts['gpu_source'] == 'nvml'
@@ -275,7 +275,7 @@ def test_smi_old_version_drops_unknown_fields():
     (1, 'something else', 'nvidia_smi_failed'),
 ])
 def test_smi_failures(rc, err, reason):
-    facts = smi_facts(FakeSmi(rc=rc, err=err), 'nvidia-smi')
+    facts = smi_facts(FakeSmi(rc=rc, err=err), 'nvidia-smi', is_loaded=lambda: True)
     assert facts['gpu_present'] is False
     assert facts['gpu_source'] == 'nvidia-smi'
     assert facts['gpu_reason'] == reason
@@ -315,3 +315,30 @@ def test_temperature_falls_back_when_the_driver_lacks_the_versioned_call():
 def test_every_nvml_error_code_has_a_name():
     codes = [getattr(pynvml, n) for n in dir(pynvml) if n.startswith('NVML_ERROR_') and isinstance(getattr(pynvml, n), int)]
     assert sorted(c for c in codes if c not in _gpu.NVML_ERROR_NAMES) == []
+
+
+@pytest.mark.parametrize('code', [pynvml.NVML_ERROR_UNKNOWN, pynvml.NVML_ERROR_OPERATING_SYSTEM])
+def test_root_without_kernel_module_is_driver_not_loaded(code):
+    """As root NVML creates /dev/nvidiactl itself and then fails with Unknown Error (seen in a
+    Debian 12 container with libnvidia-ml1), or OS blocked through nvidia-modprobe."""
+    facts = nvml_facts(FakeNVML(gpus=[H100], init_error=code), is_loaded=lambda: False)
+    assert facts['gpu_reason'] == 'driver_not_loaded'
+    assert '/proc/driver/nvidia/version' in facts['gpu_reason_detail']
+
+
+def test_unknown_error_with_the_module_loaded_stays_unknown():
+    facts = nvml_facts(FakeNVML(gpus=[H100], init_error=pynvml.NVML_ERROR_UNKNOWN), is_loaded=lambda: True)
+    assert facts['gpu_reason'] == 'unknown'
+
+
+def test_smi_unknown_error_without_kernel_module():
+    smi = FakeSmi(rc=255, err='Failed to initialize NVML: Unknown Error')
+    assert smi_facts(smi, 'nvidia-smi', is_loaded=lambda: False)['gpu_reason'] == 'driver_not_loaded'
+    assert smi_facts(smi, 'nvidia-smi', is_loaded=lambda: True)['gpu_reason'] == 'nvidia_smi_failed'
+
+
+def test_driver_loaded_reads_proc(tmp_path, monkeypatch):
+    monkeypatch.setattr(_gpu, 'DRIVER_PROC_FILE', str(tmp_path / 'version'))
+    assert _gpu.driver_loaded() is False
+    (tmp_path / 'version').write_text('NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.261.03\n')
+    assert _gpu.driver_loaded() is True
