@@ -79,6 +79,16 @@ CLOCKS = (
 
 MIB = 1024 * 1024
 
+# Every GPU dict has every one of these keys (null when unknown).
+GPU_KEYS = (
+    'index', 'name', 'uuid', 'serial', 'vbios_version', 'pci_bus_id', 'minor_number',
+    'memory_total_mib', 'memory_used_mib', 'compute_capability', 'mig_mode_current',
+    'mig_mode_pending', 'mig_devices', 'ecc_mode_current', 'ecc_mode_pending', 'temperature_c',
+    'fan_speed_pct', 'power_draw_w', 'power_limit_w', 'persistence_mode', 'performance_state',
+    'utilization_gpu_pct', 'utilization_memory_pct', 'clocks', 'errors',
+)
+CLOCK_KEYS = tuple(prefix + name + '_mhz' for name in ('graphics', 'sm', 'memory', 'video') for prefix in ('', 'max_'))
+
 # The NVIDIA kernel module publishes this file while it is loaded.
 DRIVER_PROC_FILE = '/proc/driver/nvidia/version'
 # Errors NVML and nvidia-smi give for a missing kernel module when they run as root: NVML
@@ -168,6 +178,11 @@ class _Reader:
             if code not in QUIET_FIELD_ERRORS:
                 errors[field] = error_name(exc)
             return None
+        except Exception as exc:  # pylint: disable=broad-except
+            # A binding older or newer than this code (a changed signature or struct):
+            # one field is lost, not the facts of the host.
+            errors[field] = 'binding_error: %s' % type(exc).__name__
+            return None
 
 
 def _memory(reader, errors, handle, prefix=''):
@@ -226,7 +241,10 @@ def device_facts(reader, index):
     errors = {}
     handle = reader.call(errors, 'handle', 'nvmlDeviceGetHandleByIndex', index)
     if handle is None:
-        return {'index': index, 'name': None, 'uuid': None, 'errors': errors}
+        facts = dict((key, None) for key in GPU_KEYS)
+        facts.update({'index': index, 'mig_devices': [], 'errors': errors,
+                      'clocks': dict((key, None) for key in CLOCK_KEYS)})
+        return facts
     pci = reader.call(errors, 'pci_bus_id', 'nvmlDeviceGetPciInfo', handle)
     total, used = _memory(reader, errors, handle)
     capability = reader.call(errors, 'compute_capability', 'nvmlDeviceGetCudaComputeCapability', handle)

@@ -136,6 +136,8 @@ def test_lost_gpu_keeps_the_others():
     assert facts['gpu_count'] == 2
     assert facts['gpus'][0]['errors'] == {'handle': 'gpu_is_lost'}
     assert facts['gpus'][0]['name'] is None
+    assert set(facts['gpus'][0]) == set(facts['gpus'][1]) == set(_gpu.GPU_KEYS)
+    assert set(facts['gpus'][0]['clocks']) == set(facts['gpus'][1]['clocks']) == set(_gpu.CLOCK_KEYS)
     assert facts['gpus'][1]['name'] == 'Tesla T4'
 
 
@@ -342,3 +344,14 @@ def test_driver_loaded_reads_proc(tmp_path, monkeypatch):
     assert _gpu.driver_loaded() is False
     (tmp_path / 'version').write_text('NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.261.03\n')
     assert _gpu.driver_loaded() is True
+
+
+def test_a_binding_error_loses_one_field_not_the_host():
+    class Drifted(FakeNVML):
+        def nvmlDeviceGetPciInfo(self, h):
+            raise TypeError('a changed signature')
+
+    gpu = nvml_facts(Drifted(gpus=[H100]))['gpus'][0]
+    assert gpu['pci_bus_id'] is None
+    assert gpu['errors'] == {'pci_bus_id': 'binding_error: TypeError'}
+    assert gpu['name'] == 'NVIDIA H100 80GB HBM3'
