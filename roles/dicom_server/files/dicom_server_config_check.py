@@ -1,12 +1,11 @@
-#!/usr/bin/python3
-# Managed by medimg.imaging.dicom_server.
+# Managed by medimg.imaging.dicom_server; run as: python3 dicom_server_config_check.py DIR [NAME CANDIDATE].
 """Check an Orthanc configuration folder before Orthanc reads it.
 
 Orthanc accepts JSON with // and /* */ comments, and refuses to start when a
 setting appears in two files of its configuration folder.
 
-  dicom-server-config-check DIR                 check every *.json file of DIR
-  dicom-server-config-check DIR NAME CANDIDATE  check DIR as if CANDIDATE were DIR/NAME
+  dicom_server_config_check.py DIR                 check every *.json file of DIR
+  dicom_server_config_check.py DIR NAME CANDIDATE  check DIR as if CANDIDATE were DIR/NAME
 """
 import json
 import os
@@ -43,12 +42,16 @@ def strip_comments(text):
     return ''.join(out)
 
 
-def load(path):
-    with open(path, encoding='utf-8') as handle:
-        data = json.loads(strip_comments(handle.read()))
+def load_text(text):
+    data = json.loads(strip_comments(text))
     if not isinstance(data, dict):
         raise ValueError('the top level is not a JSON object')
     return data
+
+
+def load(path):
+    with open(path, encoding='utf-8') as handle:
+        return load_text(handle.read())
 
 
 def main(argv):
