@@ -120,7 +120,7 @@ step_package() {
   rm -rf "$build"; mkdir -p "$build/collections"
   {
     (cd "$REPO_ROOT" && ansible-galaxy collection build --force --output-path "$build") &&
-    ansible-galaxy collection install --offline --no-deps -p "$build/collections" "$build"/medimg-imaging-*.tar.gz
+    ansible-galaxy collection install --force --offline --no-deps -p "$build/collections" "$build"/medimg-imaging-*.tar.gz
   } >"$out" 2>&1 || { cat "$out"; return 1; }
   echo "built $(basename "$build"/medimg-imaging-*.tar.gz) ($(du -k "$build"/medimg-imaging-*.tar.gz | cut -f1) KiB)"
   # The tarball must not carry tests or Molecule scenarios, and must carry EDA content.
