@@ -8,8 +8,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 if [ "${1:-up}" = down ]; then
-  ids=$(docker ps -aq --filter label=medimg.demo=true 2>/dev/null || true)
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  mapfile -t ids < <(docker ps -aq --filter label=medimg.demo=true 2>/dev/null || true)
+  [ ${#ids[@]} -gt 0 ] && docker rm -f "${ids[@]}" >/dev/null
   rm -rf "$CACHE/demo"
   log "demo site removed"
   exit 0
