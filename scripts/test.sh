@@ -32,26 +32,42 @@ step_lint() {
   (cd "$REPO_ROOT" && ansible-lint --offline --profile production) >"$out" 2>&1
   rc=$?
   tail -25 "$out"
-  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) on $(grep -Eo 'on [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
+  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) in $(grep -Eo 'in [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
   return $rc
 }
 
 # ansible-test wants the collection at ansible_collections/medimg/imaging: copy the
 # files git knows (tracked and not ignored) into such a tree.
+# The tree lies outside the checkout (whose .gitignore would hide it) and is a git
+# repository of its own, so ansible-test sees exactly these files.
 collection_tree() {
-  local dest="$CACHE/ansible-test/ansible_collections/medimg/imaging"
-  rm -rf "$dest"; mkdir -p "$dest"
+  local base dest
+  base=$(mktemp -d /tmp/medimg-ansible-test.XXXXXX)
+  dest="$base/ansible_collections/medimg/imaging"
+  mkdir -p "$dest"
   (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/")
+  (cd "$dest" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm tree)
+  # The collections galaxy.yml depends on (amazon.aws for the HealthImaging modules...) must
+  # sit beside the collection under test for the import test: link them from the venv.
+  local dep
+  while read -r dep; do
+    [ -d "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" ] || continue
+    mkdir -p "$base/ansible_collections/${dep%/*}"
+    ln -s "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" "$base/ansible_collections/$dep"
+  done < <(sed -n '/^dependencies:/,/^[a-z]/s/^  \([a-z_]*\)\.\([a-z_]*\):.*/\1\/\2/p' "$REPO_ROOT/galaxy.yml")
   echo "$dest"
 }
 
 step_sanity() {
   local tree out="$LOGDIR/sanity.log" rc
   tree=$(collection_tree)
-  (cd "$tree" && ansible-test sanity --venv --python 3.11 --color no) >"$out" 2>&1
+  (cd "$tree" && PATH="$SANITY_VENV/bin:$PATH" && unset PYTHONPATH &&
+    ansible-test sanity --requirements --python 3.11 --color no) >"$out" 2>&1
   rc=$?
+  rm -rf "${tree%/ansible_collections/medimg/imaging}"
   grep -E '^(Running sanity test|ERROR|FATAL|WARNING: Skipping)' "$out" | tail -60
   COUNT[sanity]="$(grep -c '^Running sanity test' "$out") tests, $(grep -c '^ERROR' "$out") errors"
+  grep -q '^Running sanity test' "$out" || { echo "ansible-test ran no sanity test"; tail -20 "$out"; return 1; }
   return $rc
 }
 
@@ -127,8 +143,12 @@ step_package() {
   if tar -tzf "$build"/medimg-imaging-*.tar.gz | grep -Eq '^(tests|extensions/molecule)/'; then
     echo "the tarball carries tests or Molecule scenarios"; rc=1
   fi
+  local installed="$build/collections/ansible_collections/medimg/imaging" file
   for type in module inventory; do
-    for plugin in $(cd "$build/collections/ansible_collections/medimg/imaging" && ls "plugins/${type/module/modules}" 2>/dev/null | grep '\.py$' | grep -v '^__' | sed 's/\.py$//'); do
+    for file in "$installed/plugins/${type/module/modules}"/*.py; do
+      [ -f "$file" ] || continue
+      plugin=$(basename "$file" .py)
+      [ "${plugin#__}" = "$plugin" ] || continue
       if ANSIBLE_COLLECTIONS_PATH="$build/collections:$VENV/lib/python3.11/site-packages" \
          ansible-doc -t "$type" "medimg.imaging.$plugin" >"$LOGDIR/doc-$type-$plugin.txt" 2>&1 \
          && grep -q '^EXAMPLES' "$LOGDIR/doc-$type-$plugin.txt"; then
@@ -138,7 +158,9 @@ step_package() {
       fi
     done
   done
-  for role in $(ls "$build/collections/ansible_collections/medimg/imaging/roles" 2>/dev/null); do
+  for role in "$installed"/roles/*/; do
+    [ -d "$role" ] || continue
+    role=$(basename "$role")
     if ANSIBLE_COLLECTIONS_PATH="$build/collections:$VENV/lib/python3.11/site-packages" \
        ansible-doc -t role "medimg.imaging.$role" >"$LOGDIR/doc-role-$role.txt" 2>&1; then
       n=$((n + 1)); echo "  ansible-doc -t role medimg.imaging.$role: ok"

@@ -120,8 +120,85 @@ def collect_files(src, recursive=True, patterns=None):
     return paths, problems
 
 
+_LONG_VRS = frozenset([b'OB', b'OD', b'OF', b'OL', b'OV', b'OW', b'SQ', b'UC', b'UN', b'UR', b'UT', b'SV', b'UV'])
+_WANTED = {0x00080016: 'sop_class', 0x00080018: 'sop_instance', 0x0020000D: 'study', 0x0020000E: 'series',
+           0x00020002: 'meta_class', 0x00020003: 'meta_instance', 0x00020010: 'ts'}
+_EXPLICIT_LE = '1.2.840.10008.1.2.1'
+_IMPLICIT_LE = '1.2.840.10008.1.2'
+
+
+def _walk(fp, pos, size, implicit, found, stop_group=None):
+    """Walk top-level elements from pos, skipping values; keep the _WANTED ones in found.
+
+    Returns the position where the walk ended, or None when it cannot go on by itself
+    (undefined length, broken header, past the end of the file)."""
+    while pos < size:
+        fp.seek(pos)
+        head = fp.read(8)
+        if len(head) < 8:
+            return None
+        group, elem = struct.unpack_from('<HH', head)
+        if stop_group is not None and group != stop_group:
+            return pos
+        if implicit:
+            length = struct.unpack_from('<I', head, 4)[0]
+            start = pos + 8
+        elif head[4:6] in _LONG_VRS:
+            more = fp.read(4)
+            if len(more) < 4:
+                return None
+            length = struct.unpack('<I', more)[0]
+            start = pos + 12
+        else:
+            length = struct.unpack_from('<H', head, 6)[0]
+            start = pos + 8
+        if length == 0xFFFFFFFF or start + length > size:
+            return None
+        key = (group << 16) | elem
+        if key in _WANTED:
+            fp.seek(start)
+            found[_WANTED[key]] = fp.read(length).rstrip(b'\x00 ').decode('ascii', 'replace')
+        pos = start + length
+    return pos
+
+
+def _fast_scan(path):
+    """Header scan without pydicom for plain files (Little Endian, defined lengths); None otherwise."""
+    size = os.path.getsize(path)
+    with open(path, 'rb') as fp:
+        fp.seek(128)
+        if fp.read(4) != b'DICM':
+            return None
+        found = {}
+        offset = _walk(fp, 132, size, False, found, stop_group=0x0002)
+        ts = found.get('ts')
+        if offset is None or ts not in (_EXPLICIT_LE, _IMPLICIT_LE):
+            return None
+        end = _walk(fp, offset, size, ts == _IMPLICIT_LE, found)
+        if end != size:
+            return None
+    sop_class = found.get('sop_class') or found.get('meta_class')
+    sop_instance = found.get('sop_instance') or found.get('meta_instance')
+    if not sop_class or not sop_instance:
+        return None
+    return Instance(path, sop_class, sop_instance, ts, found.get('study') or None, found.get('series') or None, size, offset)
+
+
 def scan_file(path):
-    """Read the header of a DICOM Part 10 file (values over 256 bytes are not read)."""
+    """Read the header of a DICOM Part 10 file; pixel data is never read.
+
+    Plain files are walked element by element (values skipped); anything else goes through
+    pydicom with deferred values, which also says what is wrong with a bad file."""
+    try:
+        inst = _fast_scan(path)
+    except (OSError, IOError, struct.error, UnicodeError):
+        inst = None
+    if inst is not None:
+        return inst
+    return _pydicom_scan(path)
+
+
+def _pydicom_scan(path):
     try:
         size = os.path.getsize(path)
         ds = dcmread(path, defer_size=256)
@@ -289,6 +366,11 @@ def open_find_association(settings, model='study'):
 
 def existing_instances(settings, series_keys):
     """SOP Instance UIDs the peer holds for each (study, series): one IMAGE-level C-FIND per series."""
+    return existing_instances_raw(settings, series_keys)
+
+
+def existing_instances_pynetdicom(settings, series_keys):
+    """existing_instances through pynetdicom's send_c_find (reference implementation)."""
     present = set()
     if not series_keys:
         return present
@@ -686,8 +768,14 @@ class RawWire(object):
 
     def read_command(self, timeout):
         """Read PDUs until a complete command set arrives; return it decoded."""
+        return self.read_message(timeout)[0]
+
+    def read_message(self, timeout):
+        """Read PDUs until a complete DIMSE message arrives: (command dict, dataset bytes or None)."""
         deadline = time.time() + timeout
         command = bytearray()
+        dataset = bytearray()
+        decoded = None
         while True:
             self._fill(6, deadline)
             pdu_type, _res, length = struct.unpack('>BBI', bytes(self.buffer[:6]))
@@ -709,7 +797,107 @@ class RawWire(object):
                 if mch & 0x01:
                     command += value
                     if mch & 0x02:
-                        return decode_command(command)
+                        decoded = decode_command(command)
+                        if decoded.get(0x0800, 0x0101) == 0x0101:
+                            return decoded, None
+                else:
+                    dataset += value
+                    if mch & 0x02 and decoded is not None:
+                        return decoded, bytes(dataset)
+
+    def send_message(self, context_id, command, data=None):
+        bufs = pdata_buffers(context_id, command, data, self.max_pdu) if data is not None else \
+            pdata_buffers(context_id, command, b'', self.max_pdu)[:2]
+        try:
+            if self.tls:
+                self.sock.sendall(b''.join(bytes(b) for b in bufs))
+            else:
+                self._sendmsg_all(bufs)
+        except (OSError, IOError) as exc:
+            raise WireError('sending failed: %s' % exc)
+
+
+def encode_find_rq(msg_id, model_uid, priority=2):
+    """C-FIND-RQ command set, Implicit VR Little Endian (PS3.7 9.3.2.1)."""
+    elems = [
+        (0x0002, _ui(model_uid)),
+        (0x0100, struct.pack('<H', 0x0020)),
+        (0x0110, struct.pack('<H', msg_id)),
+        (0x0700, struct.pack('<H', priority)),
+        (0x0800, struct.pack('<H', 0x0000)),
+    ]
+    body = b''.join(struct.pack('<HHI', 0, elem, len(value)) + value for elem, value in elems)
+    return struct.pack('<HHII', 0, 0, 4, len(body)) + body
+
+
+def encode_image_query(study, series):
+    """IMAGE-level identifier asking for SOP Instance UIDs, Implicit VR Little Endian."""
+    elems = [
+        (0x0008, 0x0018, b''),
+        (0x0008, 0x0052, b'IMAGE '),
+        (0x0020, 0x000D, _ui(study)),
+        (0x0020, 0x000E, _ui(series)),
+    ]
+    return b''.join(struct.pack('<HHI', group, elem, len(value)) + value for group, elem, value in elems)
+
+
+def implicit_uid(data, group=0x0008, elem=0x0018):
+    """Value of one top-level element of an Implicit VR Little Endian dataset (None if absent)."""
+    pos, size = 0, len(data)
+    while pos + 8 <= size:
+        g, e, length = struct.unpack_from('<HHI', data, pos)
+        pos += 8
+        if length == 0xFFFFFFFF:
+            return None  # a sequence of undefined length: give up, the caller falls back
+        if (g, e) == (group, elem):
+            return data[pos:pos + length].rstrip(b'\x00 ').decode('ascii', 'replace')
+        if (g, e) > (group, elem):
+            return None
+        pos += length
+    return None
+
+
+def existing_instances_raw(settings, series_keys):
+    """Same as existing_instances, reading the C-FIND responses off the socket (about ten
+    times less client CPU than pynetdicom's per-response decoding)."""
+    present = set()
+    if not series_keys:
+        return present
+    model = str(StudyRootQueryRetrieveInformationModelFind)
+    try:
+        assoc = open_association(settings, [(model, [str(ImplicitVRLittleEndian)])])
+    except DicomConnectionError as exc:
+        if exc.kind == 'no_context':
+            raise QueryError('no_find', 'The peer %s:%s (called AE %s) does not answer C-FIND (Study Root Query/Retrieve FIND was not accepted).' % (
+                settings.host, settings.port, settings.called_ae_title))
+        raise QueryError('connection', exc.message)
+    pause_reactor(assoc)
+    wire = RawWire(assoc)
+    wire.acquire()
+    aborted = False
+    try:
+        cx_id = assoc.accepted_contexts[0].context_id
+        for msg_id, (study, series) in enumerate(series_keys, 1):
+            wire.send_message(cx_id, encode_find_rq(msg_id % 65535 + 1, model), encode_image_query(study, series))
+            while True:
+                command, data = wire.read_message(settings.dimse_timeout)
+                status = command.get(0x0900)
+                category = status_category(status)
+                if category == 'pending':
+                    uid = implicit_uid(data or b'')
+                    if uid:
+                        present.add(uid)
+                elif category in ('success', 'warning', 'cancel'):
+                    break
+                else:
+                    raise QueryError('status', 'The peer answered the C-FIND with %s (0x%04X).' % (status_text(status, 'C-FIND'), status or 0))
+    except WireError as exc:
+        aborted = True
+        raise QueryError('connection', 'The C-FIND to %s:%s failed: %s' % (settings.host, settings.port, exc))
+    finally:
+        _give_back(assoc)
+        close_association(assoc, abort=aborted)
+    return present
 
 
 def summarize(outcomes, problems, duplicates, present_count, elapsed):

@@ -77,11 +77,14 @@ JSON
 "${NSX[@]}" /usr/sbin/Orthanc "$WORK/orthanc/orthanc.json" >"$WORK/orthanc/log.txt" 2>&1 &
 PIDS+=($!)
 # dcmtk peers standing for two CT scanners and an MR console
-for spec in "CTPEER1 11201 scp-ct1" "CTPEER2 11202 scp-ct2" "MRPEER1 11203 scp-mr1"; do
-  set -- $spec
-  TCP_NODELAY=1 "${NSX[@]}" /usr/bin/storescp -aet "$1" -od "$WORK/$3" "$2" >"$WORK/$3.log" 2>&1 &
+while read -r aet port dir; do
+  TCP_NODELAY=1 "${NSX[@]}" /usr/bin/storescp -aet "$aet" -od "$WORK/$dir" "$port" </dev/null >"$WORK/$dir.log" 2>&1 &
   PIDS+=($!)
-done
+done <<'PEERS'
+CTPEER1 11201 scp-ct1
+CTPEER2 11202 scp-ct2
+MRPEER1 11203 scp-mr1
+PEERS
 
 for _ in $(seq 1 50); do
   "${NSX[@]}" curl -fsS -u "ansible:$ORTHANC_PASSWORD" http://127.0.0.1:8042/system >/dev/null 2>&1 && break

@@ -35,8 +35,8 @@ peers_cleanup() {
 }
 
 wait_port() {
-  local port=$1 i
-  for i in $(seq 1 100); do
+  local port=$1
+  for _ in $(seq 1 100); do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $port)))" 2>/dev/null; then
       return 0
     fi
@@ -99,7 +99,7 @@ make_certs() {
   local d=$1
   mkdir -p "$d"
   (
-    cd "$d"
+    cd "$d" || exit 1
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=medimg test CA" -keyout ca.key -out ca.pem 2>/dev/null
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wrong CA" -keyout wrong-ca.key -out wrong-ca.pem 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null

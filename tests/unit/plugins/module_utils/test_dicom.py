@@ -108,3 +108,16 @@ def test_echo_tls_bad_ca_file(tmp_path):
     bad.write_text('not a certificate')
     result = _dicom.echo('127.0.0.1', free_port(), tls=True, tls_ca_cert=str(bad), timeout=1)
     assert result['error_kind'] == 'tls'
+
+
+def test_echo_acse_timeout_on_a_silent_listener():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(5)  # accepts TCP (kernel backlog) but never answers the association request
+    try:
+        result = _dicom.echo('127.0.0.1', sock.getsockname()[1], timeout=1)
+    finally:
+        sock.close()
+    assert result['reachable'] is False
+    assert result['error_kind'] == 'timeout'
+    assert 'acse_timeout' in result['error']

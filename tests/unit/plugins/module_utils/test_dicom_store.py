@@ -257,3 +257,98 @@ def test_store_run_nothing_listens(tmp_path):
     settings = _dicom.DicomSettings(host='127.0.0.1', port=free_port(), retries=0, connection_timeout=2)
     outcomes = store.StoreRun(settings, instances).run()
     assert outcomes[0].outcome == 'failed' and 'nothing listens' in outcomes[0].reason
+
+
+# --- header scan fast path and raw C-FIND ---------------------------------------------------
+
+@pytest.mark.parametrize('syntax', [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_fast_scan_matches_pydicom(tmp_path, syntax):
+    path = tmp_path / 'a.dcm'
+    write_ct(path, syntax=syntax)
+    fast = store._fast_scan(str(path))
+    slow = store._pydicom_scan(str(path))
+    assert fast is not None
+    for key in store.Instance.__slots__:
+        assert getattr(fast, key) == getattr(slow, key), key
+
+
+def test_find_rq_and_identifier_decode_with_pydicom():
+    cmd = read_dataset(BytesIO(store.encode_find_rq(3, '1.2.840.10008.5.1.4.1.2.2.1')), True, True)
+    assert cmd.CommandField == 0x0020 and cmd.MessageID == 3 and cmd.CommandDataSetType != 0x0101
+    ident = read_dataset(BytesIO(store.encode_image_query('1.2.3', '1.2.3.4')), True, True)
+    assert ident.QueryRetrieveLevel == 'IMAGE' and ident.SeriesInstanceUID == '1.2.3.4' and ident.SOPInstanceUID == ''
+    ds = Dataset()
+    ds.SpecificCharacterSet = 'ISO_IR 100'
+    ds.SOPInstanceUID = '1.2.3.4.5'
+    ds.QueryRetrieveLevel = 'IMAGE'
+    from pynetdicom.dsutils import encode
+    assert store.implicit_uid(encode(ds, True, True)) == '1.2.3.4.5'
+    del ds.SOPInstanceUID
+    assert store.implicit_uid(encode(ds, True, True)) is None
+
+
+def test_existing_instances_raw_equals_pynetdicom():
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # pylint: disable=no-name-in-module
+    uids = ['1.2.826.0.1.%d' % i for i in range(25)]
+
+    def on_find(event):
+        series = event.identifier.SeriesInstanceUID
+        for uid in (uids if series == '9.9' else []):
+            ds = Dataset()
+            ds.QueryRetrieveLevel = 'IMAGE'
+            ds.SOPInstanceUID = uid
+            ds.SeriesInstanceUID = series
+            yield 0xFF00, ds
+        yield 0x0000, None
+
+    ae = AE(ae_title='UNITQR')
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    port = free_port()
+    server = ae.start_server(('127.0.0.1', port), block=False, evt_handlers=[(evt.EVT_C_FIND, on_find)])
+    try:
+        settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITQR', retries=0)
+        keys = [('1.1', '9.9'), ('1.1', '8.8')]
+        assert store.existing_instances(settings, keys) == set(uids)
+        assert store.existing_instances_pynetdicom(settings, keys) == set(uids)
+    finally:
+        server.shutdown()
+
+
+def test_existing_instances_no_find(store_scp):
+    port, _received = store_scp
+    settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITSTORE', retries=0)
+    with pytest.raises(store.QueryError) as err:
+        store.existing_instances(settings, [('1', '2')])
+    assert err.value.kind == 'no_find'
+
+
+def test_store_run_resends_after_a_lost_response(tmp_path):
+    """The peer answers the first C-STORE of one instance too late (as when pynetdicom loses a
+    response): the association is aborted and the instance is sent again on a fresh one."""
+    import time as _time
+    calls = []
+
+    def on_store(event):
+        uid = str(event.request.AffectedSOPInstanceUID)
+        calls.append(uid)
+        if calls.count(uid) == 1 and uid == slow_uid[0]:
+            _time.sleep(2.5)
+        return 0x0000
+
+    ae = AE(ae_title='UNITSLOW')
+    ae.add_supported_context(CTImageStorage, [ExplicitVRLittleEndian])
+    port = free_port()
+    server = ae.start_server(('127.0.0.1', port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        uids = [write_ct(tmp_path / ('%d.dcm' % i)) for i in range(4)]
+        slow_uid = [uids[1]]
+        instances, _p, _d = store.scan_files(sorted(str(p) for p in tmp_path.iterdir()))
+        settings = _dicom.DicomSettings(host='127.0.0.1', port=port, called_ae_title='UNITSLOW',
+                                        dimse_timeout=1, retries=1, retry_delay=0.1)
+        run = store.StoreRun(settings, instances, parallel=1)
+        outcomes = dict((o.instance.sop_instance, o) for o in run.run())
+    finally:
+        server.shutdown()
+    assert all(o.outcome == 'stored' for o in outcomes.values())
+    assert outcomes[uids[1]].attempts == 2
+    assert run.lost_responses == 1 and run.associations == 2
