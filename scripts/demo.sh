@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local demo site: installs what is needed, builds and installs the collection
-# from its tarball, starts the site's containers and runs medimg.imaging.site on them.
+# from its tarball, starts the site's containers (a dcmtk listener and an Orthanc PACS) and runs
+# medimg.imaging.site on them, then echoes the registry's modalities, stores and finds a study.
 #   scripts/demo.sh        set up (or update) and check the demo site
 #   scripts/demo.sh down   remove the demo containers
 set -euo pipefail
@@ -25,11 +26,15 @@ ansible-galaxy collection install --force --offline --no-deps -p "$DEMO/collecti
 # Use the installed tarball, not the source tree, for the site playbook.
 export ANSIBLE_COLLECTIONS_PATH="$DEMO/collections:$VENV/lib/python3.11/site-packages"
 unset ANSIBLE_ROLES_PATH
+export MEDIMG_DEMO_DIR="$DEMO"
 cd "$REPO_ROOT/inventories/demo"
+# hosts.yml: the site's containers; modality.yml: the device registry (medimg.imaging.modality).
+INV=(-i hosts.yml -i modality.yml)
 log "starting the demo site's containers"
 ansible-playbook -i hosts.yml up.yml
 log "running medimg.imaging.site against the demo site"
-ansible-playbook -i hosts.yml medimg.imaging.site
+# --limit: the registry devices are inventory data (DicomModalities, C-ECHO), not hosts to manage.
+ansible-playbook "${INV[@]}" --limit demo_containers medimg.imaging.site
 log "checking the demo site"
-ansible-playbook -i hosts.yml check.yml
+ansible-playbook "${INV[@]}" check.yml
 log "demo site is up; remove it with: scripts/demo.sh down"
