@@ -68,6 +68,31 @@ python_venv() {
   echo "$want" >"$stamp"
 }
 
+# ansible-test sanity installs its own pinned checkers (pylint, yamllint, voluptuous...):
+# they get a virtual environment of their own so they never clash with the tools in .venv.
+sanity_venv() {
+  local core want stamp="$SANITY_VENV/.ansible-core"
+  core=$(grep -E '^ansible-core==' "$REPO_ROOT/requirements/dev.txt")
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$core" ]; then
+    log "ansible-test environment up to date ($SANITY_VENV)"
+    return
+  fi
+  log "creating the ansible-test environment in $SANITY_VENV"
+  [ -x "$SANITY_VENV/bin/python" ] || "$VENV/bin/python" -m venv "$SANITY_VENV" 2>/dev/null \
+    || "$(command -v python3.11 || command -v python3)" -m venv "$SANITY_VENV"
+  "$SANITY_VENV/bin/pip" install -q --disable-pip-version-check "$core" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  echo "$core" >"$stamp"
+}
+
+# ansible-test bootstraps pip in its test environments with a script from a host the build
+# machines cannot reach; put a local stand-in where it looks first.
+sanity_get_pip() {
+  local version
+  version=$(grep -hoE "pip='[0-9.]+'" "$SANITY_VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | grep -oE '[0-9.]+[0-9]')
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 "$REPO_ROOT/scripts/ansible-test/get_pip.py" "$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+}
+
 collection_link() {
   mkdir -p "$COLLECTIONS_ROOT/ansible_collections/medimg"
   ln -sfn "$REPO_ROOT" "$COLLECTIONS_ROOT/ansible_collections/medimg/imaging"
@@ -76,6 +101,8 @@ collection_link() {
 install_debian_packages
 start_docker
 python_venv
+sanity_venv
+sanity_get_pip
 collection_link
 log "local base images"
 "$REPO_ROOT/scripts/build-images.sh"

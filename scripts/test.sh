@@ -38,20 +38,28 @@ step_lint() {
 
 # ansible-test wants the collection at ansible_collections/medimg/imaging: copy the
 # files git knows (tracked and not ignored) into such a tree.
+# The tree lies outside the checkout (whose .gitignore would hide it) and is a git
+# repository of its own, so ansible-test sees exactly these files.
 collection_tree() {
-  local dest="$CACHE/ansible-test/ansible_collections/medimg/imaging"
-  rm -rf "$dest"; mkdir -p "$dest"
+  local base dest
+  base=$(mktemp -d /tmp/medimg-ansible-test.XXXXXX)
+  dest="$base/ansible_collections/medimg/imaging"
+  mkdir -p "$dest"
   (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/")
+  (cd "$dest" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm tree)
   echo "$dest"
 }
 
 step_sanity() {
   local tree out="$LOGDIR/sanity.log" rc
   tree=$(collection_tree)
-  (cd "$tree" && ansible-test sanity --venv --python 3.11 --color no) >"$out" 2>&1
+  (cd "$tree" && PATH="$SANITY_VENV/bin:$PATH" && unset PYTHONPATH &&
+    ansible-test sanity --requirements --python 3.11 --color no) >"$out" 2>&1
   rc=$?
+  rm -rf "${tree%/ansible_collections/medimg/imaging}"
   grep -E '^(Running sanity test|ERROR|FATAL|WARNING: Skipping)' "$out" | tail -60
   COUNT[sanity]="$(grep -c '^Running sanity test' "$out") tests, $(grep -c '^ERROR' "$out") errors"
+  grep -q '^Running sanity test' "$out" || { echo "ansible-test ran no sanity test"; tail -20 "$out"; return 1; }
   return $rc
 }
 
@@ -120,7 +128,7 @@ step_package() {
   rm -rf "$build"; mkdir -p "$build/collections"
   {
     (cd "$REPO_ROOT" && ansible-galaxy collection build --force --output-path "$build") &&
-    ansible-galaxy collection install --offline --no-deps -p "$build/collections" "$build"/medimg-imaging-*.tar.gz
+    ansible-galaxy collection install --force --offline --no-deps -p "$build/collections" "$build"/medimg-imaging-*.tar.gz
   } >"$out" 2>&1 || { cat "$out"; return 1; }
   echo "built $(basename "$build"/medimg-imaging-*.tar.gz) ($(du -k "$build"/medimg-imaging-*.tar.gz | cut -f1) KiB)"
   # The tarball must not carry tests or Molecule scenarios, and must carry EDA content.
