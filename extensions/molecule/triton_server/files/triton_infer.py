@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Send one DICOM-sized CT slice to the ct_window model over Triton's HTTP/REST API and check the answer.
 
 Runs on the controller (needs numpy). Uses the binary tensor extension, so a 512x512
