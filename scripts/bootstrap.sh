@@ -50,7 +50,7 @@ start_docker() {
 
 python_venv() {
   local stamp="$VENV/.requirements.sha256" want
-  want=$(cat "$REPO_ROOT/requirements/dev.txt" | sha256sum | cut -d' ' -f1)
+  want=$(sha256sum <"$REPO_ROOT/requirements/dev.txt" | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     log "Python environment up to date ($VENV)"
     return

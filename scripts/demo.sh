@@ -8,6 +8,7 @@ set -euo pipefail
 
 if [ "${1:-up}" = down ]; then
   ids=$(docker ps -aq --filter label=medimg.demo=true 2>/dev/null || true)
+  # shellcheck disable=SC2086 # one container id a word
   [ -n "$ids" ] && docker rm -f $ids >/dev/null
   rm -rf "$CACHE/demo"
   log "demo site removed"

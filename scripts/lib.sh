@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MEDIMG_VENV:-$REPO_ROOT/.venv}"
-SANITY_VENV="${MEDIMG_SANITY_VENV:-$VENV-sanity}"
+export SANITY_VENV="${MEDIMG_SANITY_VENV:-$VENV-sanity}"
 CACHE="$REPO_ROOT/.cache"
 # The collection is made visible to Ansible as medimg.imaging through a link tree.
 COLLECTIONS_ROOT="$CACHE/collections"

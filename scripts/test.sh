@@ -32,7 +32,7 @@ step_lint() {
   (cd "$REPO_ROOT" && ansible-lint --offline --profile production) >"$out" 2>&1
   rc=$?
   tail -25 "$out"
-  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) on $(grep -Eo 'on [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
+  COUNT[lint]="$(grep -Eo '[0-9]+ failure\(s\), [0-9]+ warning\(s\)' "$out" | tail -1 || true) in $(grep -Eo 'in [0-9]+ files' "$out" | tail -1 | cut -d' ' -f2) files"
   return $rc
 }
 
@@ -47,6 +47,14 @@ collection_tree() {
   mkdir -p "$dest"
   (cd "$REPO_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/")
   (cd "$dest" && git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm tree)
+  # The collections galaxy.yml depends on (amazon.aws for the HealthImaging modules...) must
+  # sit beside the collection under test for the import test: link them from the venv.
+  local dep
+  while read -r dep; do
+    [ -d "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" ] || continue
+    mkdir -p "$base/ansible_collections/${dep%/*}"
+    ln -s "$VENV/lib/python3.11/site-packages/ansible_collections/$dep" "$base/ansible_collections/$dep"
+  done < <(sed -n '/^dependencies:/,/^[a-z]/s/^  \([a-z_]*\)\.\([a-z_]*\):.*/\1\/\2/p' "$REPO_ROOT/galaxy.yml")
   echo "$dest"
 }
 
@@ -135,8 +143,12 @@ step_package() {
   if tar -tzf "$build"/medimg-imaging-*.tar.gz | grep -Eq '^(tests|extensions/molecule)/'; then
     echo "the tarball carries tests or Molecule scenarios"; rc=1
   fi
+  local installed="$build/collections/ansible_collections/medimg/imaging" file
   for type in module inventory; do
-    for plugin in $(cd "$build/collections/ansible_collections/medimg/imaging" && ls "plugins/${type/module/modules}" 2>/dev/null | grep '\.py$' | grep -v '^__' | sed 's/\.py$//'); do
+    for file in "$installed/plugins/${type/module/modules}"/*.py; do
+      [ -f "$file" ] || continue
+      plugin=$(basename "$file" .py)
+      [ "${plugin#__}" = "$plugin" ] || continue
       if ANSIBLE_COLLECTIONS_PATH="$build/collections:$VENV/lib/python3.11/site-packages" \
          ansible-doc -t "$type" "medimg.imaging.$plugin" >"$LOGDIR/doc-$type-$plugin.txt" 2>&1 \
          && grep -q '^EXAMPLES' "$LOGDIR/doc-$type-$plugin.txt"; then
@@ -146,7 +158,9 @@ step_package() {
       fi
     done
   done
-  for role in $(ls "$build/collections/ansible_collections/medimg/imaging/roles" 2>/dev/null); do
+  for role in "$installed"/roles/*/; do
+    [ -d "$role" ] || continue
+    role=$(basename "$role")
     if ANSIBLE_COLLECTIONS_PATH="$build/collections:$VENV/lib/python3.11/site-packages" \
        ansible-doc -t role "medimg.imaging.$role" >"$LOGDIR/doc-role-$role.txt" 2>&1; then
       n=$((n + 1)); echo "  ansible-doc -t role medimg.imaging.$role: ok"
