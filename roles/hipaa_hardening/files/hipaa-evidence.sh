@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Evidence for the hipaa_hardening compliance report. Reads the live system, changes nothing,
 # prints key=value lines. Parameters come from the environment (HIPAA_*), set by the role.
 set -u
