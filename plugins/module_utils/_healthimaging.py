@@ -268,33 +268,32 @@ def require_active_datastore(module, client, datastore_id):
     return datastore
 
 
+def _all_pages(call, key, **params):
+    """Every item under key across a paginated List* call (nextToken), each page retried."""
+    items = []
+    while True:
+        page = call(aws_retry=True, **params)
+        items.extend(page.get(key) or [])
+        token = page.get("nextToken")
+        if not token:
+            return items
+        params["nextToken"] = token
+
+
 def list_jobs(client, datastore_id, job_status=None):
     """Every job summary of a datastore (ListDICOMImportJobs, all pages, retried)."""
     params = {"datastoreId": datastore_id}
     if job_status:
         params["jobStatus"] = job_status
-    jobs = []
-    while True:
-        page = client.list_dicom_import_jobs(aws_retry=True, **params)
-        jobs.extend(page.get("jobSummaries") or [])
-        token = page.get("nextToken")
-        if not token:
-            return jobs
-        params["nextToken"] = token
+    return _all_pages(client.list_dicom_import_jobs, "jobSummaries", **params)
 
 
 def list_datastores(client, datastore_status=None):
+    """Every datastore summary (ListDatastores, all pages, retried)."""
     params = {}
     if datastore_status:
         params["datastoreStatus"] = datastore_status
-    stores = []
-    while True:
-        page = client.list_datastores(aws_retry=True, **params)
-        stores.extend(page.get("datastoreSummaries") or [])
-        token = page.get("nextToken")
-        if not token:
-            return stores
-        params["nextToken"] = token
+    return _all_pages(client.list_datastores, "datastoreSummaries", **params)
 
 
 def job_matches(job, input_s3_uri, output_s3_uri, data_access_role_arn):
